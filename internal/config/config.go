@@ -1,0 +1,77 @@
+// Package config reads AgentLinks' configuration from the environment, with
+// defaults that work on a developer machine.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is every setting of the binary.
+type Config struct {
+	DatabaseURL       string        // DATABASE_URL
+	TemporalAddress   string        // TEMPORAL_ADDRESS
+	TemporalNamespace string        // TEMPORAL_NAMESPACE
+	TemporalUIURL     string        // TEMPORAL_UI_URL: links from answers and the dashboard
+	TaskQueue         string        // TASK_QUEUE
+	HTTPAddr          string        // HTTP_ADDR
+	DataDir           string        // DATA_DIR: dev mode's Temporal database file
+	TemporalCLI       string        // TEMPORAL_CLI: the temporal binary dev mode runs
+	ClickDedupeWindow time.Duration // CLICK_DEDUPE_WINDOW: one unique click per visitor per ref per window
+	LogLevel          string        // LOG_LEVEL: debug, info, warn, error
+}
+
+// FromEnv reads the configuration; a malformed value is an error, not a
+// silent default.
+func FromEnv() (Config, error) {
+	c := Config{
+		DatabaseURL:       env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/agentlinks?sslmode=disable"),
+		TemporalAddress:   env("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace: env("TEMPORAL_NAMESPACE", "default"),
+		TemporalUIURL:     env("TEMPORAL_UI_URL", "http://localhost:8233"),
+		TaskQueue:         env("TASK_QUEUE", "agentlinks"),
+		HTTPAddr:          env("HTTP_ADDR", "127.0.0.1:8080"),
+		DataDir:           env("DATA_DIR", ".data"),
+		TemporalCLI:       env("TEMPORAL_CLI", ""),
+		LogLevel:          env("LOG_LEVEL", "info"),
+	}
+	var err error
+	if c.ClickDedupeWindow, err = duration("CLICK_DEDUPE_WINDOW", time.Hour); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func duration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %w", name, v, err)
+	}
+	return d, nil
+}
+
+// Int reads an integer setting (used by commands with numeric knobs).
+func Int(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %w", name, v, err)
+	}
+	return n, nil
+}

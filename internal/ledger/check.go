@@ -1,0 +1,90 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/agentlinks/agentlinks/db"
+)
+
+// Check verifies PRODUCT.md's money invariants over the whole database and
+// returns one line per violation (none means the books balance):
+//
+//   - for every conversion, the net commission credited equals
+//     pending + available + paid + reversed, and the fee credited equals
+//     platform pending + platform revenue + fee reversed, to the cent;
+//   - what the ledger reversed equals what the refunds table says, and the
+//     conversion's refunded amount equals the sum of its refunds;
+//   - the balances agree with the conversion's status;
+//   - every account, summed over the platform, nets to zero (double entry).
+func Check(ctx context.Context, q *db.Queries) ([]string, error) {
+	var bad []string
+	convs, err := q.ListConversions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.ConversionLedger(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bal := map[string]map[string]int64{}
+	for _, r := range rows {
+		if bal[r.ConversionID] == nil {
+			bal[r.ConversionID] = map[string]int64{}
+		}
+		bal[r.ConversionID][r.Account] = r.BalanceCents
+	}
+	for _, c := range convs {
+		b := bal[c.ID]
+		ref, err := q.SumRefunds(ctx, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		add := func(format string, args ...any) {
+			bad = append(bad, fmt.Sprintf("conversion %s (%s): ", c.ID, c.Status)+fmt.Sprintf(format, args...))
+		}
+		pending, avail, paid := b[CreatorPending], b[CreatorAvailable], b[CreatorPaid]
+		if got := pending + avail + paid + ref.NetCommissionCents; got != c.NetCommissionCents {
+			add("net credited %d != pending %d + available %d + paid %d + reversed %d",
+				c.NetCommissionCents, pending, avail, paid, ref.NetCommissionCents)
+		}
+		if got := b[PlatformPending] + b[PlatformRevenue] + ref.PlatformFeeCents; got != c.PlatformFeeCents {
+			add("fee credited %d != platform pending %d + revenue %d + reversed %d",
+				c.PlatformFeeCents, b[PlatformPending], b[PlatformRevenue], ref.PlatformFeeCents)
+		}
+		if want := -(c.CommissionCents - ref.CommissionCents); b[App] != want {
+			add("app account %d, want %d (commission less reversals)", b[App], want)
+		}
+		if ref.AmountCents != c.RefundedCents {
+			add("refunded_cents %d != sum of refunds %d", c.RefundedCents, ref.AmountCents)
+		}
+		leftNet := c.NetCommissionCents - ref.NetCommissionCents
+		switch c.Status {
+		case "pending":
+			if pending != leftNet || avail != 0 {
+				add("pending with pending %d, available %d; want %d, 0", pending, avail, leftNet)
+			}
+		case "available":
+			if pending != 0 || avail+paid != leftNet {
+				add("available with pending %d, available+paid %d; want 0, %d", pending, avail+paid, leftNet)
+			}
+		case "refunded":
+			if c.RefundedCents != c.AmountCents || pending != 0 || avail+paid != 0 {
+				add("refunded with refunded %d of %d, pending %d, available+paid %d",
+					c.RefundedCents, c.AmountCents, pending, avail+paid)
+			}
+		}
+	}
+	totals, err := q.AccountTotals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var sum int64
+	for _, t := range totals {
+		sum += t.BalanceCents
+	}
+	if sum != 0 {
+		bad = append(bad, fmt.Sprintf("accounts sum to %d, not 0", sum))
+	}
+	return bad, nil
+}

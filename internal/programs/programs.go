@@ -1,0 +1,126 @@
+// Package programs creates and changes apps (programs) and enrolls
+// creators in them: what the operator CLI and, later, the dashboard do.
+package programs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/ids"
+)
+
+// DefaultHold is the refund window of PRODUCT.md: 14 days.
+const DefaultHold = 14 * 24 * time.Hour
+
+// NewApp describes an app to create.
+type NewApp struct {
+	Name               string
+	CommissionBPS      int32
+	Hold               time.Duration
+	Currency           string // default usd
+	CookieDays         int32  // default 60
+	KeylessConversions bool
+}
+
+// CreatedApp is a new app with its first secret key, shown this once.
+type CreatedApp struct {
+	App       db.App
+	SecretKey string
+}
+
+// CreateApp creates an app and its first secret key in one transaction.
+func CreateApp(ctx context.Context, pool *pgxpool.Pool, in NewApp) (CreatedApp, error) {
+	if strings.TrimSpace(in.Name) == "" {
+		return CreatedApp{}, errors.New("an app needs a name")
+	}
+	if in.Hold < 0 || in.Hold%time.Second != 0 {
+		return CreatedApp{}, fmt.Errorf("hold period %s must be a whole number of seconds, at least 0", in.Hold)
+	}
+	if in.Currency == "" {
+		in.Currency = "usd"
+	}
+	if in.CookieDays == 0 {
+		in.CookieDays = 60
+	}
+	var out CreatedApp
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		app, err := q.CreateApp(ctx, db.CreateAppParams{
+			ID:                 ids.New("app"),
+			Name:               in.Name,
+			CommissionBps:      in.CommissionBPS,
+			HoldSeconds:        int64(in.Hold / time.Second),
+			Currency:           strings.ToLower(in.Currency),
+			CookieDays:         in.CookieDays,
+			KeylessConversions: in.KeylessConversions,
+		})
+		if err != nil {
+			return fmt.Errorf("create app: %w", err)
+		}
+		key, err := addKey(ctx, q, app.ID)
+		if err != nil {
+			return err
+		}
+		out = CreatedApp{App: app, SecretKey: key}
+		return nil
+	})
+	return out, err
+}
+
+func addKey(ctx context.Context, q *db.Queries, appID string) (string, error) {
+	key := ids.SecretKey()
+	if _, err := q.CreateAPIKey(ctx, db.CreateAPIKeyParams{AppID: appID, KeyHash: ids.HashKey(key), KeyPrefix: key[:7]}); err != nil {
+		return "", fmt.Errorf("create key: %w", err)
+	}
+	return key, nil
+}
+
+// Enrollment is a creator in one program, with their ref code.
+type Enrollment struct {
+	CreatorID string
+	RefCode   string
+}
+
+// Enroll adds the creator with this email to the app's program (creating
+// the creator if new) and returns their ref code; enrolling again returns
+// the same code.
+func Enroll(ctx context.Context, pool *pgxpool.Pool, appID, email string) (Enrollment, error) {
+	email = strings.TrimSpace(email)
+	if !strings.Contains(email, "@") {
+		return Enrollment{}, fmt.Errorf("%q is not an email address", email)
+	}
+	q := db.New(pool)
+	if _, err := q.GetApp(ctx, appID); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Enrollment{}, fmt.Errorf("no app %q", appID)
+		}
+		return Enrollment{}, err
+	}
+	cr, err := q.UpsertCreator(ctx, db.UpsertCreatorParams{ID: ids.New("cr"), Email: email})
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("create creator: %w", err)
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		rc, err := q.CreateRefCode(ctx, db.CreateRefCodeParams{Code: ids.RefCode(), AppID: appID, CreatorID: cr.ID})
+		if errors.Is(err, pgx.ErrNoRows) { // already enrolled
+			rc, err = q.GetRefCodeForCreator(ctx, db.GetRefCodeForCreatorParams{AppID: appID, CreatorID: cr.ID})
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // the code is taken: draw another
+			continue
+		}
+		if err != nil {
+			return Enrollment{}, fmt.Errorf("create ref code: %w", err)
+		}
+		return Enrollment{CreatorID: cr.ID, RefCode: rc.Code}, nil
+	}
+	return Enrollment{}, errors.New("could not find a free ref code after 10 tries")
+}

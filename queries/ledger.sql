@@ -1,0 +1,44 @@
+-- name: InsertTransfer :exec
+INSERT INTO ledger_transfers (transfer_key, app_id, creator_id, conversion_id, refund_id,
+                              debit_account, credit_account, amount_cents, kind)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (transfer_key) DO NOTHING;
+
+-- name: CreatorBalances :one
+-- A creator's balances in one program, derived from the ledger.
+SELECT
+    coalesce(sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents ELSE 0 END)
+           - sum(CASE WHEN debit_account  = 'creator_pending' THEN amount_cents ELSE 0 END), 0)::bigint AS pending_cents,
+    coalesce(sum(CASE WHEN credit_account = 'creator_available' THEN amount_cents ELSE 0 END)
+           - sum(CASE WHEN debit_account  = 'creator_available' THEN amount_cents ELSE 0 END), 0)::bigint AS available_cents,
+    coalesce(sum(CASE WHEN credit_account = 'creator_paid' THEN amount_cents ELSE 0 END)
+           - sum(CASE WHEN debit_account  = 'creator_paid' THEN amount_cents ELSE 0 END), 0)::bigint AS paid_cents
+FROM ledger_transfers
+WHERE app_id = $1 AND creator_id = $2;
+
+-- name: ConversionLedger :many
+-- Per conversion and account, the net amount the ledger holds.
+SELECT conversion_id::text AS conversion_id, account::text AS account, sum(amount)::bigint AS balance_cents
+FROM (
+    SELECT conversion_id, credit_account AS account, amount_cents AS amount
+    FROM ledger_transfers WHERE conversion_id IS NOT NULL
+    UNION ALL
+    SELECT conversion_id, debit_account, -amount_cents
+    FROM ledger_transfers WHERE conversion_id IS NOT NULL
+) t
+GROUP BY conversion_id, account
+ORDER BY conversion_id, account;
+
+-- name: ListConversions :many
+SELECT * FROM conversions ORDER BY id;
+
+-- name: AccountTotals :many
+-- Platform-wide balance of every account; double entry makes them sum to zero.
+SELECT account::text AS account, sum(amount)::bigint AS balance_cents
+FROM (
+    SELECT credit_account AS account, amount_cents AS amount FROM ledger_transfers
+    UNION ALL
+    SELECT debit_account, -amount_cents FROM ledger_transfers
+) t
+GROUP BY account
+ORDER BY account;

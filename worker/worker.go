@@ -1,0 +1,64 @@
+// Package worker runs the Temporal worker that executes AgentLinks'
+// workflows and activities.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+// New returns a worker on taskQueue with every workflow and activity
+// registered. The caller starts and stops it.
+func New(c client.Client, taskQueue string, acts *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, opts)
+	Register(w, acts)
+	return w
+}
+
+// Register registers the workflows and activities on any registry (a
+// worker, a test environment, a replayer).
+func Register(r interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+	RegisterActivity(any)
+}, acts *activities.Activities) {
+	r.RegisterWorkflowWithOptions(workflows.ConversionWorkflow, workflow.RegisterOptions{Name: workflows.ConversionWorkflowName})
+	r.RegisterActivity(acts)
+}
+
+// EnsureSearchAttributes registers the custom search attributes on the
+// namespace; those already there are left alone.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	want := map[string]enumspb.IndexedValueType{}
+	for _, k := range workflows.SearchAttributes {
+		want[k.GetName()] = k.GetValueType()
+	}
+	list, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	for name := range list.GetCustomAttributes() {
+		delete(want, name)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: want,
+	})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+// Package workflows holds the per-conversion workflow and the client calls
+// that start it and talk to it.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/agentlinks/agentlinks/activities"
+)
+
+// Names of the workflow, its updates and query. Changing any of them breaks
+// running workflows and the clients talking to them.
+const (
+	ConversionWorkflowName = "ConversionWorkflow"
+	UpdateRecord           = "record"
+	UpdateRefund           = "refund"
+	QueryState             = "state"
+)
+
+// Search attributes that let an operator find a conversion in the Temporal
+// UI: AppID="app_…" AND RefCode="bf7k2x" AND ConversionStatus="pending".
+var (
+	AppIDKey            = temporal.NewSearchAttributeKeyKeyword("AppID")
+	RefCodeKey          = temporal.NewSearchAttributeKeyKeyword("RefCode")
+	ConversionStatusKey = temporal.NewSearchAttributeKeyKeyword("ConversionStatus")
+)
+
+// SearchAttributes lists every custom search attribute the workflows use;
+// the worker registers them on the namespace.
+var SearchAttributes = []temporal.SearchAttributeKey{AppIDKey, RefCodeKey, ConversionStatusKey}
+
+// acts names the activities for ExecuteActivity; the worker registers the
+// real instance and the SDK resolves these method values to it by name.
+var acts *activities.Activities
+
+// RecordRequest is the argument of the record update.
+type RecordRequest struct {
+	RequestID string
+}
+
+// RecordReply answers the record update.
+type RecordReply struct {
+	Conversion activities.Conversion
+	// Created is true only for the request that started this conversion:
+	// every other caller, a retry included, is answering a repeat.
+	Created bool
+}
+
+// RefundRequest is the argument of the refund update.
+type RefundRequest struct {
+	RefundID    string
+	AmountCents int64
+	DedupeKey   string
+}
+
+// ErrTypeNotRecorded is returned to an update that arrived when the
+// conversion could not be recorded.
+const ErrTypeNotRecorded = "ConversionNotRecorded"
+
+// conversion is one ConversionWorkflow's state.
+type conversion struct {
+	in       activities.ConversionInput
+	rec      *activities.Conversion // nil until recorded
+	inserted bool                   // this run inserted it
+	failed   error                  // recording failed for good
+	mu       workflow.Mutex         // serialises refunds and the release
+}
+
+// ConversionWorkflow records one conversion's commission, holds it pending
+// through the app's hold period while taking refunds, then releases it to
+// the creator's available balance. A full refund during the hold ends it
+// early. Started for a conversion that is already released (a refund after
+// the first run ended), it takes the refund as a clawback and ends.
+func ConversionWorkflow(ctx workflow.Context, in activities.ConversionInput) (activities.Conversion, error) {
+	wf := &conversion{in: in, mu: workflow.NewMutex(ctx)}
+	if err := wf.setHandlers(ctx); err != nil {
+		return activities.Conversion{}, err
+	}
+	return wf.run(ctx)
+}
+
+func (wf *conversion) setHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (activities.Conversion, error) {
+		if wf.rec == nil {
+			return activities.Conversion{}, errors.New("not recorded yet")
+		}
+		return *wf.rec, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandler(ctx, UpdateRecord, wf.record); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateRefund, wf.refund, workflow.UpdateHandlerOptions{
+		Validator: wf.validateRefund,
+	})
+}
+
+func (wf *conversion) run(ctx workflow.Context) (activities.Conversion, error) {
+	logger := workflow.GetLogger(ctx)
+	var res activities.RecordResult
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), acts.RecordConversion, wf.in).Get(ctx, &res); err != nil {
+		wf.failed = err
+		// Let update handlers waiting on the record answer with the error.
+		_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+		return activities.Conversion{}, err
+	}
+	wf.rec, wf.inserted = &res.Conversion, res.Inserted
+	if err := wf.upsertStatus(ctx); err != nil {
+		return activities.Conversion{}, err
+	}
+	logger.Info("conversion recorded", "conversion_id", wf.rec.ID, "app_id", wf.rec.AppID,
+		"status", wf.rec.Status, "inserted", res.Inserted, "available_at", wf.rec.AvailableAt)
+
+	if wf.rec.Status == activities.StatusPending {
+		// The durable hold: a timer that survives worker and server restarts,
+		// raced against a full refund that ends the hold early.
+		if hold := wf.rec.AvailableAt.Sub(workflow.Now(ctx)); hold > 0 {
+			if _, err := workflow.AwaitWithTimeout(ctx, hold, func() bool {
+				return wf.rec.Status != activities.StatusPending
+			}); err != nil {
+				return *wf.rec, err
+			}
+		}
+		if err := wf.release(ctx); err != nil {
+			return *wf.rec, err
+		}
+	}
+	// Refunds that arrived meanwhile finish before the workflow does.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return *wf.rec, err
+	}
+	logger.Info("conversion workflow done", "conversion_id", wf.rec.ID, "status", wf.rec.Status)
+	return *wf.rec, nil
+}
+
+func (wf *conversion) release(ctx workflow.Context) error {
+	if err := wf.mu.Lock(ctx); err != nil {
+		return err
+	}
+	defer wf.mu.Unlock()
+	if wf.rec.Status != activities.StatusPending {
+		return nil // fully refunded during the hold: nothing to release
+	}
+	var c activities.Conversion
+	if err := workflow.ExecuteActivity(activityOptions(ctx), acts.ReleaseConversion, wf.rec.ID).Get(ctx, &c); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	wf.rec = &c
+	return wf.upsertStatus(ctx)
+}
+
+// record answers the caller that started or joined this conversion.
+func (wf *conversion) record(ctx workflow.Context, req RecordRequest) (RecordReply, error) {
+	if err := workflow.Await(ctx, func() bool { return wf.rec != nil || wf.failed != nil }); err != nil {
+		return RecordReply{}, err
+	}
+	if wf.rec == nil {
+		return RecordReply{}, temporal.NewApplicationErrorWithCause("conversion not recorded", ErrTypeNotRecorded, wf.failed)
+	}
+	created := wf.inserted && req.RequestID != "" && req.RequestID == wf.in.RequestID
+	return RecordReply{Conversion: *wf.rec, Created: created}, nil
+}
+
+// validateRefund refuses, before it enters history, a refund that cannot be
+// right: not positive, or more than is left to refund.
+func (wf *conversion) validateRefund(ctx workflow.Context, req RefundRequest) error {
+	if req.AmountCents <= 0 {
+		return temporal.NewApplicationError("refund amount must be positive", activities.ErrTypeOverRefund)
+	}
+	if wf.rec != nil && req.AmountCents > wf.rec.Remaining() {
+		return temporal.NewApplicationError(
+			fmt.Sprintf("refund of %d cents exceeds the %d cents left to refund on conversion %s",
+				req.AmountCents, wf.rec.Remaining(), wf.rec.ID), activities.ErrTypeOverRefund)
+	}
+	return nil
+}
+
+func (wf *conversion) refund(ctx workflow.Context, req RefundRequest) (activities.RefundResult, error) {
+	if err := workflow.Await(ctx, func() bool { return wf.rec != nil || wf.failed != nil }); err != nil {
+		return activities.RefundResult{}, err
+	}
+	if wf.rec == nil {
+		return activities.RefundResult{}, temporal.NewApplicationErrorWithCause("conversion not recorded", ErrTypeNotRecorded, wf.failed)
+	}
+	if err := wf.mu.Lock(ctx); err != nil {
+		return activities.RefundResult{}, err
+	}
+	defer wf.mu.Unlock()
+	// The activity checks the amount again under a row lock; the database,
+	// not this workflow's memory, is what makes an over-refund impossible.
+	var res activities.RefundResult
+	in := activities.RefundInput{RefundID: req.RefundID, ConversionID: wf.rec.ID, AmountCents: req.AmountCents, DedupeKey: req.DedupeKey}
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx), acts.RefundConversion, in).Get(ctx, &res); err != nil {
+		return activities.RefundResult{}, err
+	}
+	wf.rec = &res.Conversion
+	if err := wf.upsertStatus(ctx); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func (wf *conversion) upsertStatus(ctx workflow.Context) error {
+	return workflow.UpsertTypedSearchAttributes(ctx,
+		AppIDKey.ValueSet(wf.rec.AppID),
+		RefCodeKey.ValueSet(wf.rec.RefCode),
+		ConversionStatusKey.ValueSet(wf.rec.Status))
+}
+
+// Local activities for the steps a caller waits on (record, refund): they
+// run inside the workflow task, saving the round trips of a scheduled
+// activity. They retry without limit: a database outage delays money, it
+// never drops it. Every non-retryable error is bad input.
+func localOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    200 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    30 * time.Second,
+			NonRetryableErrorTypes: []string{
+				activities.ErrTypeInvalidConversion, activities.ErrTypeOverRefund, activities.ErrTypeConversionMissing,
+			},
+		},
+	})
+}
+
+// The release runs as a regular activity: nobody waits on it, and a worker
+// that dies mid-release hands it to another.
+func activityOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{activities.ErrTypeConversionMissing},
+		},
+	})
+}
