@@ -1,0 +1,415 @@
+// Package api is the HTTP face of AgentLinks: thin Gin handlers that bind a
+// request, call the tracking service, and map its answer. Errors are mapped
+// to a status and {"error":{"code","message"}} in one place, fail.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/agentlinks/agentlinks/internal/tracking"
+)
+
+// MaxBodyBytes is the largest request body accepted (PRODUCT.md: 16 KiB).
+const MaxBodyBytes = 16 << 10
+
+// Deps is what the API needs.
+type Deps struct {
+	Tracking *tracking.Service
+	// Ready reports whether the database and Temporal answer; /readyz.
+	Ready  func(context.Context) error
+	Logger *slog.Logger
+	// Registry receives the API's metrics; nil uses a private registry.
+	Registry *prometheus.Registry
+	// RequestTimeout bounds each request; 0 means 15 seconds.
+	RequestTimeout time.Duration
+}
+
+type server struct {
+	t       *tracking.Service
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New returns the HTTP handler of the API.
+func New(d Deps) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.RequestTimeout == 0 {
+		d.RequestTimeout = 15 * time.Second
+	}
+	s := &server{t: d.Tracking, log: d.Logger, metrics: newMetrics(d.Registry)}
+	r := gin.New()
+	// No proxy is trusted unless configured: X-Forwarded-For from a client
+	// must not choose the visitor identity.
+	_ = r.SetTrustedProxies(nil)
+	r.Use(s.recover, s.observe, timeout(d.RequestTimeout), limitBody)
+	r.NoRoute(func(c *gin.Context) {
+		fail(c, &tracking.Error{Kind: kindNoRoute, Code: "not_found", Message: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		if d.Ready != nil {
+			if err := d.Ready(c.Request.Context()); err != nil {
+				c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+				return
+			}
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+
+	track := r.Group("/api/track")
+	track.POST("/click", s.click)
+	track.POST("/signup", s.signup)
+	track.POST("/conversion", s.conversion)
+	track.POST("/refund", s.refund)
+
+	r.GET("/api/conversions/:id", s.getConversion)
+	r.GET("/api/creators/:ref/balance", s.balance)
+	r.GET("/api/creators/:ref/stats", s.stats)
+	return r
+}
+
+type clickRequest struct {
+	Ref       string `json:"ref"`
+	AppID     string `json:"app_id"`
+	URL       string `json:"url"`
+	Referrer  string `json:"referrer"`
+	VisitorID string `json:"visitor_id"`
+}
+
+func (s *server) click(c *gin.Context) {
+	var req clickRequest
+	if !bind(c, &req) {
+		return
+	}
+	res, err := s.t.Click(c.Request.Context(), tracking.ClickInput{
+		Ref: req.Ref, AppID: req.AppID, URL: req.URL, Referrer: req.Referrer,
+		VisitorID: req.VisitorID, ClientIP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"accepted": true, "unique": res.Unique})
+}
+
+type signupRequest struct {
+	Ref    string `json:"ref"`
+	AppID  string `json:"app_id"`
+	UserID string `json:"user_id"`
+	Email  string `json:"email"`
+}
+
+func (s *server) signup(c *gin.Context) {
+	var req signupRequest
+	if !bind(c, &req) {
+		return
+	}
+	ref, created, err := s.t.Signup(c.Request.Context(), tracking.SignupInput{
+		Ref: req.Ref, AppID: req.AppID, UserID: req.UserID, Email: req.Email,
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(status(created), ref)
+}
+
+type conversionRequest struct {
+	Ref           string      `json:"ref"`
+	AppID         string      `json:"app_id"`
+	UserID        string      `json:"user_id"`
+	AmountCents   json.Number `json:"amount_cents"`
+	Currency      string      `json:"currency"`
+	TransactionID string      `json:"transaction_id"`
+}
+
+func (s *server) conversion(c *gin.Context) {
+	var req conversionRequest
+	if !bind(c, &req) {
+		return
+	}
+	amount, err := cents(req.AmountCents)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	conv, created, err := s.t.Conversion(c.Request.Context(), tracking.ConversionInput{
+		Ref: req.Ref, AppID: req.AppID, UserID: req.UserID, AmountCents: amount, Currency: req.Currency,
+		TransactionID: req.TransactionID, IdempotencyKey: c.GetHeader("Idempotency-Key"), Bearer: bearer(c),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if created {
+		s.log.InfoContext(c.Request.Context(), "conversion recorded", "conversion_id", conv.ConversionID,
+			"workflow_id", conv.WorkflowID, "ref", conv.Ref, "commission_cents", conv.Commission.CommissionCents)
+	}
+	c.JSON(status(created), conv)
+}
+
+type refundRequest struct {
+	Ref           string      `json:"ref"`
+	AppID         string      `json:"app_id"`
+	UserID        string      `json:"user_id"`
+	AmountCents   json.Number `json:"amount_cents"`
+	TransactionID string      `json:"transaction_id"`
+	RefundID      string      `json:"refund_id"`
+}
+
+func (s *server) refund(c *gin.Context) {
+	var req refundRequest
+	if !bind(c, &req) {
+		return
+	}
+	amount, err := cents(req.AmountCents)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	res, err := s.t.Refund(c.Request.Context(), tracking.RefundInput{
+		Ref: req.Ref, AppID: req.AppID, UserID: req.UserID, AmountCents: amount,
+		TransactionID: req.TransactionID, RefundID: req.RefundID,
+		IdempotencyKey: c.GetHeader("Idempotency-Key"), Bearer: bearer(c),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (s *server) getConversion(c *gin.Context) {
+	conv, err := s.t.GetConversion(c.Request.Context(), bearer(c), c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, conv)
+}
+
+func (s *server) balance(c *gin.Context) {
+	b, err := s.t.Balance(c.Request.Context(), bearer(c), c.Param("ref"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, b)
+}
+
+func (s *server) stats(c *gin.Context) {
+	st, err := s.t.Stats(c.Request.Context(), bearer(c), c.Param("ref"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func status(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+// bind decodes a JSON body; unknown fields are ignored (PRODUCT.md). A body
+// that is not JSON, or a field of the wrong type, is a 400 that says which.
+func bind(c *gin.Context, v any) bool {
+	body, err := io.ReadAll(c.Request.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		failTooLarge(c)
+		return false
+	}
+	if err != nil {
+		fail(c, &tracking.Error{Kind: kindBadRequest, Code: "invalid_body", Message: "could not read the request body"})
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		fail(c, &tracking.Error{Kind: kindBadRequest, Code: "invalid_json", Message: "the request body must be a JSON object"})
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		msg := "the request body is not valid JSON"
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			msg = fmt.Sprintf("field %q must be a %s, not a JSON %s", typeErr.Field, typeName(typeErr.Type), typeErr.Value)
+			if typeErr.Field == "" {
+				msg = "the request body must be a JSON object, not a JSON " + typeErr.Value
+			}
+		}
+		fail(c, &tracking.Error{Kind: kindBadRequest, Code: "invalid_json", Message: msg})
+		return false
+	}
+	return true
+}
+
+func typeName(t reflect.Type) string {
+	if t == reflect.TypeFor[json.Number]() {
+		return "number"
+	}
+	return t.Kind().String()
+}
+
+// cents parses amount_cents: a JSON number that is a whole number of cents.
+func cents(n json.Number) (int64, error) {
+	if n == "" {
+		return 0, &tracking.Error{Kind: tracking.KindInvalid, Code: "invalid_amount", Message: "amount_cents is required: a positive whole number of cents"}
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
+	if err != nil {
+		return 0, &tracking.Error{Kind: tracking.KindInvalid, Code: "invalid_amount",
+			Message: fmt.Sprintf("amount_cents must be a positive whole number of cents (integer), got %s", n)}
+	}
+	return v, nil
+}
+
+func bearer(c *gin.Context) string {
+	h := c.GetHeader("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// Kinds the API adds to the service's own.
+const (
+	kindBadRequest tracking.Kind = 100 + iota
+	kindTooLarge
+	kindNoRoute
+)
+
+var statusOf = map[tracking.Kind]int{
+	tracking.KindInvalid:      http.StatusUnprocessableEntity,
+	tracking.KindNotFound:     http.StatusNotFound,
+	tracking.KindUnauthorized: http.StatusUnauthorized,
+	tracking.KindConflict:     http.StatusConflict,
+	kindBadRequest:            http.StatusBadRequest,
+	kindTooLarge:              http.StatusRequestEntityTooLarge,
+	kindNoRoute:               http.StatusNotFound,
+}
+
+// fail answers an error. A refusal the caller can fix keeps its code; an
+// outage is a 503 the caller may retry, and anything else a logged 500
+// whose message leaks nothing.
+func fail(c *gin.Context, err error) {
+	var te *tracking.Error
+	switch {
+	case errors.As(err, &te):
+		c.AbortWithStatusJSON(statusOf[te.Kind], errorBody(te.Code, te.Message))
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(c.Request.Context().Err(), context.DeadlineExceeded):
+		c.Header("Retry-After", "1")
+		c.AbortWithStatusJSON(http.StatusServiceUnavailable, errorBody("timeout",
+			"the request took too long; it is safe to retry with the same transaction_id or refund_id"))
+		_ = c.Error(err)
+	default:
+		c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody("internal",
+			"something went wrong on our side; it is safe to retry with the same transaction_id or refund_id"))
+		_ = c.Error(err)
+	}
+}
+
+func failTooLarge(c *gin.Context) {
+	fail(c, &tracking.Error{Kind: kindTooLarge, Code: "body_too_large",
+		Message: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)})
+}
+
+func errorBody(code, msg string) gin.H {
+	return gin.H{"error": gin.H{"code": code, "message": msg}}
+}
+
+// limitBody refuses a body over MaxBodyBytes: at once when it says so in
+// Content-Length, else when reading passes the limit.
+func limitBody(c *gin.Context) {
+	if c.Request.ContentLength > MaxBodyBytes {
+		failTooLarge(c)
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
+	c.Next()
+}
+
+func timeout(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+func (s *server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.ErrorContext(c.Request.Context(), "panic in handler", "panic", v, "path", c.Request.URL.Path)
+			fail(c, fmt.Errorf("panic: %v", v))
+		}
+	}()
+	c.Next()
+}
+
+// observe logs every request and counts it in the metrics.
+func (s *server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	code := c.Writer.Status()
+	elapsed := time.Since(start)
+	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(code)).Inc()
+	s.metrics.duration.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
+	level := slog.LevelInfo
+	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", code, "duration_ms", elapsed.Milliseconds()}
+	if code >= 500 {
+		level = slog.LevelError
+		attrs = append(attrs, "error", c.Errors.String())
+	} else if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+		level = slog.LevelDebug
+	}
+	s.log.Log(c.Request.Context(), level, "http request", attrs...)
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(r *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "agentlinks_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "agentlinks_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+	}
+	r.MustRegister(m.requests, m.duration)
+	return m
+}

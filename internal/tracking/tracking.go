@@ -1,0 +1,656 @@
+// Package tracking is what the tracking API does, without HTTP: clicks,
+// signups, conversions and refunds, and the reads an app makes with its
+// secret key. Conversions and refunds go through each conversion's
+// workflow; everything else is a database write.
+package tracking
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+// Limits on caller-supplied strings, so that no field can bloat a row.
+const (
+	maxIDLen    = 256
+	maxEmailLen = 320
+	maxURLLen   = 2048
+)
+
+// Service answers the tracking API.
+type Service struct {
+	Pool      *pgxpool.Pool
+	Q         *db.Queries
+	Workflows workflows.Client
+	// DedupeWindow: a visitor's clicks on one ref count once per window.
+	DedupeWindow time.Duration
+	Now          func() time.Time
+}
+
+// New returns a service over a pool and a workflow client.
+func New(pool *pgxpool.Pool, wf workflows.Client, dedupeWindow time.Duration) *Service {
+	return &Service{Pool: pool, Q: db.New(pool), Workflows: wf, DedupeWindow: dedupeWindow, Now: time.Now}
+}
+
+// now is the service clock at the database's precision (microseconds), so
+// what is answered is what is stored.
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }
+
+// lookupRef finds a ref code and its program; appID, when given, must be
+// the ref's app.
+func (s *Service) lookupRef(ctx context.Context, ref, appID string) (db.GetRefCodeRow, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return db.GetRefCodeRow{}, invalid("missing_ref", "ref is required: the creator's ref code from the ?ref= link")
+	}
+	if len(ref) > 64 {
+		return db.GetRefCodeRow{}, notFound("unknown_ref", "no creator has the ref code %.64q", ref)
+	}
+	row, err := s.Q.GetRefCode(ctx, strings.ToLower(ref))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return row, notFound("unknown_ref", "no creator has the ref code %q", ref)
+	}
+	if err != nil {
+		return row, fmt.Errorf("look up ref %q: %w", ref, err)
+	}
+	if appID != "" && appID != row.App.ID {
+		return row, invalid("ref_app_mismatch", "ref %q belongs to another app than %q", ref, appID)
+	}
+	return row, nil
+}
+
+// Authorize checks the secret key sent with a request that moves money or
+// reads an app's data. An app in keyless mode accepts no key at all for
+// conversions and refunds (keyless true); a key that is sent must be right.
+func (s *Service) Authorize(ctx context.Context, app db.App, bearer string, keyless bool) error {
+	if bearer == "" {
+		if keyless && app.KeylessConversions {
+			return nil
+		}
+		return unauthorized("missing_api_key",
+			"this endpoint needs the app's secret key: send the header Authorization: Bearer sk_… "+
+				"(conversions and refunds move money and a ref code is public, so they are not keyless unless the app owner turns on keyless conversions)")
+	}
+	key, err := s.Q.GetActiveAPIKeyByHash(ctx, ids.HashKey(bearer))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return unauthorized("invalid_api_key", "the secret key is not valid: it is unknown or revoked")
+	}
+	if err != nil {
+		return fmt.Errorf("look up key: %w", err)
+	}
+	// The lookup is by hash; comparing the app ids in constant time keeps
+	// the answer's timing independent of which app the key is for.
+	if subtle.ConstantTimeCompare([]byte(key.AppID), []byte(app.ID)) != 1 {
+		return unauthorized("invalid_api_key", "the secret key is not valid for the app this ref belongs to")
+	}
+	return nil
+}
+
+// AppForKey returns the app a secret key belongs to.
+func (s *Service) AppForKey(ctx context.Context, bearer string) (db.App, error) {
+	if bearer == "" {
+		return db.App{}, unauthorized("missing_api_key", "this endpoint needs the app's secret key: send the header Authorization: Bearer sk_…")
+	}
+	key, err := s.Q.GetActiveAPIKeyByHash(ctx, ids.HashKey(bearer))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.App{}, unauthorized("invalid_api_key", "the secret key is not valid: it is unknown or revoked")
+	}
+	if err != nil {
+		return db.App{}, fmt.Errorf("look up key: %w", err)
+	}
+	return s.Q.GetApp(ctx, key.AppID)
+}
+
+// ClickInput is one click on a ref link.
+type ClickInput struct {
+	Ref, AppID, URL, Referrer string
+	// VisitorID, when the caller knows one, names the visitor; otherwise the
+	// visitor is the client's address and user agent.
+	VisitorID, ClientIP, UserAgent string
+}
+
+// ClickResult says how a click was counted.
+type ClickResult struct {
+	Unique bool // counted as a unique click
+	Bot    bool // kept raw, counted nowhere
+}
+
+// botUA matches crawlers and link previewers: their hits are kept raw but
+// are not clicks. Server-side callers (curl, node, Go) are not bots: the
+// guide tells apps to call from their backends.
+var botUA = regexp.MustCompile(`(?i)bot\b|bot/|crawl|spider|slurp|bingpreview|facebookexternalhit|embedly|` +
+	`preview|whatsapp|telegram|slack|discord|pinterest|vkshare|skypeuripreview|yandex|baidu|semrush|ahrefs|` +
+	`lighthouse|pingdom|uptimerobot|python-requests/0`)
+
+// Click records a click: the raw event always, and the per-day counters
+// unless it is a bot; unique once per visitor per ref per window.
+func (s *Service) Click(ctx context.Context, in ClickInput) (ClickResult, error) {
+	row, err := s.lookupRef(ctx, in.Ref, in.AppID)
+	if err != nil {
+		return ClickResult{}, err
+	}
+	now := s.now()
+	visitor := in.VisitorID
+	if visitor == "" {
+		visitor = in.ClientIP + "\x00" + in.UserAgent
+	}
+	sum := sha256.Sum256([]byte(row.App.ID + "\x00" + visitor))
+	res := ClickResult{Bot: botUA.MatchString(in.UserAgent)}
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := s.Q.WithTx(tx)
+		if !res.Bot {
+			counted, err := q.CountVisitor(ctx, db.CountVisitorParams{
+				RefCode: row.RefCode.Code, VisitorHash: sum[:], Now: now, WindowStart: now.Add(-s.DedupeWindow),
+			})
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			res.Unique = counted
+		}
+		if err := q.InsertClick(ctx, db.InsertClickParams{
+			RefCode: row.RefCode.Code, AppID: row.App.ID, VisitorHash: sum[:], IsUnique: res.Unique, IsBot: res.Bot,
+			Url: clip(in.URL, maxURLLen), Referrer: clip(in.Referrer, maxURLLen), CreatedAt: now,
+		}); err != nil {
+			return err
+		}
+		if res.Bot {
+			return nil
+		}
+		var unique int64
+		if res.Unique {
+			unique = 1
+		}
+		return q.AddDailyClicks(ctx, db.AddDailyClicksParams{
+			RefCode: row.RefCode.Code, Day: pgtype.Date{Time: now, Valid: true}, UniqueClicks: unique,
+		})
+	})
+	if err != nil {
+		return ClickResult{}, fmt.Errorf("record click: %w", err)
+	}
+	return res, nil
+}
+
+// SignupInput is one referred signup.
+type SignupInput struct {
+	Ref, AppID, UserID, Email string
+}
+
+// Referral is a referred user as answered.
+type Referral struct {
+	ReferralID   string    `json:"referral_id"`
+	AppID        string    `json:"app_id"`
+	Ref          string    `json:"ref"`
+	UserID       string    `json:"user_id"`
+	SelfReferral bool      `json:"self_referral"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Signup ties a user to the ref's creator, first touch: the same user_id
+// again returns the first referral (created false), whatever ref it names.
+func (s *Service) Signup(ctx context.Context, in SignupInput) (Referral, bool, error) {
+	row, err := s.lookupRef(ctx, in.Ref, in.AppID)
+	if err != nil {
+		return Referral{}, false, err
+	}
+	if err := checkID("user_id", in.UserID, true); err != nil {
+		return Referral{}, false, err
+	}
+	email := strings.TrimSpace(in.Email)
+	if len(email) > maxEmailLen || (email != "" && !strings.Contains(email, "@")) {
+		return Referral{}, false, invalid("invalid_email", "email %.64q is not an email address", email)
+	}
+	ref, err := s.Q.CreateReferral(ctx, db.CreateReferralParams{
+		ID:           ids.New("rfl"),
+		AppID:        row.App.ID,
+		RefCode:      row.RefCode.Code,
+		CreatorID:    row.RefCode.CreatorID,
+		UserID:       in.UserID,
+		Email:        email,
+		SelfReferral: email != "" && strings.EqualFold(email, row.CreatorEmail),
+	})
+	created := err == nil
+	if errors.Is(err, pgx.ErrNoRows) {
+		ref, err = s.Q.GetReferralByUser(ctx, db.GetReferralByUserParams{AppID: row.App.ID, UserID: in.UserID})
+	}
+	if err != nil {
+		return Referral{}, false, fmt.Errorf("record signup: %w", err)
+	}
+	return Referral{
+		ReferralID: ref.ID, AppID: ref.AppID, Ref: ref.RefCode, UserID: ref.UserID,
+		SelfReferral: ref.SelfReferral, CreatedAt: ref.CreatedAt,
+	}, created, nil
+}
+
+// Conversion is a conversion as answered.
+type Conversion struct {
+	ConversionID string               `json:"conversion_id"`
+	Status       string               `json:"status"`
+	AvailableAt  time.Time            `json:"available_at"`
+	Commission   commission.Breakdown `json:"commission"`
+	Refunded     commission.Breakdown `json:"refunded"`
+	Ref          string               `json:"ref"`
+	UserID       string               `json:"user_id"`
+	CreatedAt    time.Time            `json:"created_at"`
+	WorkflowID   string               `json:"workflow_id"`
+}
+
+func conversionView(c activities.Conversion) Conversion {
+	return Conversion{
+		ConversionID: c.ID, Status: c.Status, AvailableAt: c.AvailableAt.UTC(),
+		Commission: c.Commission, Refunded: c.Refunded, Ref: c.RefCode, UserID: c.UserID,
+		CreatedAt: c.CreatedAt.UTC(), WorkflowID: c.WorkflowID,
+	}
+}
+
+// ConversionInput is one payment of a referred customer.
+type ConversionInput struct {
+	Ref, AppID, UserID string
+	AmountCents        int64
+	Currency           string
+	TransactionID      string
+	IdempotencyKey     string
+	Bearer             string
+}
+
+// Conversion records a payment's commission through its workflow. created
+// is false for a repeat (same transaction id or idempotency key), which
+// returns the first answer and credits nothing.
+func (s *Service) Conversion(ctx context.Context, in ConversionInput) (Conversion, bool, error) {
+	row, err := s.lookupRef(ctx, in.Ref, in.AppID)
+	if err != nil {
+		return Conversion{}, false, err
+	}
+	app := row.App
+	if err := s.Authorize(ctx, app, in.Bearer, true); err != nil {
+		return Conversion{}, false, err
+	}
+	if err := checkID("user_id", in.UserID, true); err != nil {
+		return Conversion{}, false, err
+	}
+	if err := checkAmount(in.AmountCents); err != nil {
+		return Conversion{}, false, err
+	}
+	if c := strings.ToLower(strings.TrimSpace(in.Currency)); c != "" && c != app.Currency {
+		return Conversion{}, false, invalid("currency_mismatch", "this app's program is in %s, not %s", app.Currency, c)
+	}
+	dedupe, err := dedupeKey("transaction_id", in.TransactionID, in.IdempotencyKey)
+	if err != nil {
+		return Conversion{}, false, err
+	}
+	if dedupe != "" {
+		// The common repeat, answered without a workflow round trip.
+		existing, err := s.Q.GetConversionByDedupeKey(ctx, db.GetConversionByDedupeKeyParams{AppID: app.ID, DedupeKey: &dedupe})
+		if err == nil {
+			c, err := s.load(ctx, existing)
+			if err != nil {
+				return Conversion{}, false, err
+			}
+			return c, false, sameConversion(c, in)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Conversion{}, false, fmt.Errorf("look up transaction: %w", err)
+		}
+	}
+
+	// Attribution is locked at signup: a user with a referral earns for
+	// that referral's creator, whatever ref this request carries.
+	refCode, creatorID, referralID := row.RefCode.Code, row.RefCode.CreatorID, ""
+	referral, err := s.Q.GetReferralByUser(ctx, db.GetReferralByUserParams{AppID: app.ID, UserID: in.UserID})
+	switch {
+	case err == nil:
+		refCode, creatorID, referralID = referral.RefCode, referral.CreatorID, referral.ID
+	case !errors.Is(err, pgx.ErrNoRows):
+		return Conversion{}, false, fmt.Errorf("look up referral: %w", err)
+	}
+
+	id := ids.New("cv")
+	if dedupe != "" {
+		id = ids.Derived("cv", app.ID, dedupe)
+	}
+	reply, err := s.Workflows.RecordConversion(ctx, activities.ConversionInput{
+		ConversionID:  id,
+		AppID:         app.ID,
+		RefCode:       refCode,
+		CreatorID:     creatorID,
+		ReferralID:    referralID,
+		UserID:        in.UserID,
+		DedupeKey:     dedupe,
+		AmountCents:   in.AmountCents,
+		Currency:      app.Currency,
+		CommissionBPS: app.CommissionBps,
+		Hold:          time.Duration(app.HoldSeconds) * time.Second,
+		CreatedAt:     s.now(),
+		RequestID:     ids.New("req"),
+	})
+	if errors.Is(err, workflows.ErrInvalid) {
+		return Conversion{}, false, invalid("invalid_conversion", "%v", err)
+	}
+	if err != nil {
+		return Conversion{}, false, err
+	}
+	c := conversionView(reply.Conversion)
+	if !reply.Created {
+		return c, false, sameConversion(c, in)
+	}
+	return c, true, nil
+}
+
+// sameConversion refuses a repeat that is not a repeat: the same
+// transaction id with another amount or user.
+func sameConversion(c Conversion, in ConversionInput) error {
+	if c.Commission.AmountCents != in.AmountCents || c.UserID != in.UserID {
+		return conflict("transaction_reused",
+			"this transaction_id or Idempotency-Key was already used for conversion %s (user %q, %d cents); a repeat must send the same user_id and amount_cents",
+			c.ConversionID, c.UserID, c.Commission.AmountCents)
+	}
+	return nil
+}
+
+// RefundInput is one refund of a referred customer's payment.
+type RefundInput struct {
+	Ref, AppID, UserID string
+	AmountCents        int64
+	TransactionID      string
+	RefundID           string
+	IdempotencyKey     string
+	Bearer             string
+}
+
+// Refund is a recorded refund as answered.
+type Refund struct {
+	RefundID         string               `json:"refund_id"`
+	ConversionID     string               `json:"conversion_id"`
+	Reversed         commission.Breakdown `json:"reversed"`
+	Clawback         bool                 `json:"clawback"`
+	ConversionStatus string               `json:"conversion_status"`
+}
+
+// Refund reverses a refunded payment's commission in proportion. It finds
+// the conversion by transaction id, else the newest of (ref, user_id) with
+// enough left to refund, else the newest of the ref. A repeat (same
+// refund_id or Idempotency-Key) returns the first answer.
+func (s *Service) Refund(ctx context.Context, in RefundInput) (Refund, error) {
+	row, err := s.lookupRef(ctx, in.Ref, in.AppID)
+	if err != nil {
+		return Refund{}, err
+	}
+	app := row.App
+	if err := s.Authorize(ctx, app, in.Bearer, true); err != nil {
+		return Refund{}, err
+	}
+	if err := checkAmount(in.AmountCents); err != nil {
+		return Refund{}, err
+	}
+	if err := checkID("user_id", in.UserID, false); err != nil {
+		return Refund{}, err
+	}
+	if err := checkID("transaction_id", in.TransactionID, false); err != nil {
+		return Refund{}, err
+	}
+	dedupe, err := dedupeKey("refund_id", in.RefundID, in.IdempotencyKey)
+	if err != nil {
+		return Refund{}, err
+	}
+	if dedupe != "" {
+		prior, err := s.Q.GetRefundByDedupeKey(ctx, db.GetRefundByDedupeKeyParams{AppID: app.ID, DedupeKey: &dedupe})
+		if err == nil {
+			return s.refundView(ctx, prior, in.AmountCents)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return Refund{}, fmt.Errorf("look up refund: %w", err)
+		}
+	}
+	conv, err := s.findRefundable(ctx, app, row.RefCode.Code, in)
+	if err != nil {
+		return Refund{}, err
+	}
+	refundID := ids.New("rf")
+	if dedupe != "" {
+		refundID = ids.Derived("rf", app.ID, dedupe)
+	}
+	res, err := s.Workflows.RefundConversion(ctx, inputFromRow(conv), workflows.RefundRequest{
+		RefundID: refundID, AmountCents: in.AmountCents, DedupeKey: dedupe,
+	})
+	if errors.Is(err, workflows.ErrOverRefund) {
+		return Refund{}, invalid("over_refund", "%v", strings.TrimPrefix(err.Error(), workflows.ErrOverRefund.Error()+": "))
+	}
+	if err != nil {
+		return Refund{}, err
+	}
+	return Refund{
+		RefundID: res.RefundID, ConversionID: res.ConversionID, Reversed: res.Reversed,
+		Clawback: res.Clawback, ConversionStatus: res.Conversion.Status,
+	}, nil
+}
+
+func (s *Service) findRefundable(ctx context.Context, app db.App, ref string, in RefundInput) (db.Conversion, error) {
+	var conv db.Conversion
+	var err error
+	switch {
+	case in.TransactionID != "":
+		key := "txn:" + in.TransactionID
+		conv, err = s.Q.GetConversionByDedupeKey(ctx, db.GetConversionByDedupeKeyParams{AppID: app.ID, DedupeKey: &key})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return conv, notFound("conversion_not_found", "no conversion of this app has transaction_id %q", in.TransactionID)
+		}
+		if err == nil && in.AmountCents > conv.AmountCents-conv.RefundedCents {
+			return conv, invalid("over_refund", "refund of %d cents exceeds the %d cents left to refund on conversion %s",
+				in.AmountCents, conv.AmountCents-conv.RefundedCents, conv.ID)
+		}
+	case in.UserID != "":
+		conv, err = s.Q.FindRefundableConversionByUser(ctx, db.FindRefundableConversionByUserParams{
+			RefCode: ref, UserID: in.UserID, AmountCents: in.AmountCents,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return conv, s.noRefundable(ctx, ref, fmt.Sprintf("of ref %q and user %q", ref, in.UserID), in.AmountCents)
+		}
+	default:
+		conv, err = s.Q.FindRefundableConversionByRef(ctx, db.FindRefundableConversionByRefParams{
+			RefCode: ref, AmountCents: in.AmountCents,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return conv, s.noRefundable(ctx, ref, fmt.Sprintf("of ref %q", ref), in.AmountCents)
+		}
+	}
+	if err != nil {
+		return conv, fmt.Errorf("find conversion to refund: %w", err)
+	}
+	return conv, nil
+}
+
+// noRefundable says why no conversion could take a refund: none at all
+// (404), or none with that much left (422, an over-refund).
+func (s *Service) noRefundable(ctx context.Context, ref, which string, amount int64) error {
+	n, err := s.Q.CountConversionsByRef(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound("conversion_not_found", "there is no conversion %s to refund", which)
+	}
+	return invalid("over_refund", "no conversion %s has %d cents left to refund; a refund never reverses more than was credited", which, amount)
+}
+
+func (s *Service) refundView(ctx context.Context, r db.Refund, amount int64) (Refund, error) {
+	if r.AmountCents != amount {
+		return Refund{}, conflict("refund_reused",
+			"this refund_id or Idempotency-Key was already used for refund %s of %d cents; a repeat must send the same amount_cents", r.ID, r.AmountCents)
+	}
+	conv, err := s.Q.GetConversion(ctx, r.ConversionID)
+	if err != nil {
+		return Refund{}, err
+	}
+	return Refund{
+		RefundID: r.ID, ConversionID: r.ConversionID, Clawback: r.Clawback, ConversionStatus: conv.Status,
+		Reversed: commission.Breakdown{
+			AmountCents: r.AmountCents, CommissionCents: r.CommissionCents,
+			PlatformFeeCents: r.PlatformFeeCents, NetCommissionCents: r.NetCommissionCents,
+		},
+	}, nil
+}
+
+// inputFromRow rebuilds a recorded conversion's workflow input, for a
+// refund that must start a new run after the first one ended.
+func inputFromRow(c db.Conversion) activities.ConversionInput {
+	in := activities.ConversionInput{
+		ConversionID: c.ID, AppID: c.AppID, RefCode: c.RefCode, CreatorID: c.CreatorID, UserID: c.UserID,
+		AmountCents: c.AmountCents, Currency: c.Currency, CommissionBPS: c.CommissionBps,
+		Hold: c.AvailableAt.Sub(c.CreatedAt), CreatedAt: c.CreatedAt,
+	}
+	if c.ReferralID != nil {
+		in.ReferralID = *c.ReferralID
+	}
+	if c.DedupeKey != nil {
+		in.DedupeKey = *c.DedupeKey
+	}
+	return in
+}
+
+// GetConversion answers one conversion of the key's app.
+func (s *Service) GetConversion(ctx context.Context, bearer, id string) (Conversion, error) {
+	app, err := s.AppForKey(ctx, bearer)
+	if err != nil {
+		return Conversion{}, err
+	}
+	row, err := s.Q.GetConversion(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.AppID != app.ID) {
+		return Conversion{}, notFound("conversion_not_found", "this app has no conversion %q", id)
+	}
+	if err != nil {
+		return Conversion{}, err
+	}
+	return s.load(ctx, row)
+}
+
+func (s *Service) load(ctx context.Context, row db.Conversion) (Conversion, error) {
+	refunded, err := s.Q.SumRefunds(ctx, row.ID)
+	if err != nil {
+		return Conversion{}, err
+	}
+	return conversionView(activities.FromRow(row, commission.Breakdown(refunded))), nil
+}
+
+// Balance is a creator's money in one program, derived from the ledger.
+type Balance struct {
+	PendingCents   int64 `json:"pending_cents"`
+	AvailableCents int64 `json:"available_cents"`
+	PaidCents      int64 `json:"paid_cents"`
+}
+
+// Balance answers the balance of the ref's creator in the ref's program.
+func (s *Service) Balance(ctx context.Context, bearer, ref string) (Balance, error) {
+	row, err := s.refForKey(ctx, bearer, ref)
+	if err != nil {
+		return Balance{}, err
+	}
+	b, err := s.Q.CreatorBalances(ctx, db.CreatorBalancesParams{AppID: row.App.ID, CreatorID: row.RefCode.CreatorID})
+	if err != nil {
+		return Balance{}, err
+	}
+	return Balance{PendingCents: b.PendingCents, AvailableCents: b.AvailableCents, PaidCents: b.PaidCents}, nil
+}
+
+// Stats counts what a ref link brought.
+type Stats struct {
+	Clicks       int64 `json:"clicks"`
+	UniqueClicks int64 `json:"unique_clicks"`
+	Signups      int64 `json:"signups"`
+	Conversions  int64 `json:"conversions"`
+}
+
+// Stats answers the counters of one ref.
+func (s *Service) Stats(ctx context.Context, bearer, ref string) (Stats, error) {
+	row, err := s.refForKey(ctx, bearer, ref)
+	if err != nil {
+		return Stats{}, err
+	}
+	code := row.RefCode.Code
+	clicks, err := s.Q.ClickTotals(ctx, code)
+	if err != nil {
+		return Stats{}, err
+	}
+	signups, err := s.Q.CountReferralsByRef(ctx, code)
+	if err != nil {
+		return Stats{}, err
+	}
+	conversions, err := s.Q.CountConversionsByRef(ctx, code)
+	if err != nil {
+		return Stats{}, err
+	}
+	return Stats{Clicks: clicks.Clicks, UniqueClicks: clicks.UniqueClicks, Signups: signups, Conversions: conversions}, nil
+}
+
+// refForKey finds a ref of the key's app; another app's ref is unknown.
+func (s *Service) refForKey(ctx context.Context, bearer, ref string) (db.GetRefCodeRow, error) {
+	app, err := s.AppForKey(ctx, bearer)
+	if err != nil {
+		return db.GetRefCodeRow{}, err
+	}
+	row, err := s.lookupRef(ctx, ref, "")
+	if err != nil {
+		return row, err
+	}
+	if row.App.ID != app.ID {
+		return row, notFound("unknown_ref", "this app has no ref code %q", ref)
+	}
+	return row, nil
+}
+
+func checkAmount(cents int64) error {
+	if cents <= 0 || cents > commission.MaxAmountCents {
+		return invalid("invalid_amount", "amount_cents must be a positive whole number of cents, at most %d; got %d", commission.MaxAmountCents, cents)
+	}
+	return nil
+}
+
+func checkID(field, v string, required bool) error {
+	if required && strings.TrimSpace(v) == "" {
+		return invalid("missing_"+field, "%s is required", field)
+	}
+	if len(v) > maxIDLen {
+		return invalid("invalid_"+field, "%s is longer than %d characters", field, maxIDLen)
+	}
+	return nil
+}
+
+// dedupeKey is how a repeat is recognised: the caller's own id for the
+// thing (transaction_id, refund_id), else its Idempotency-Key header.
+func dedupeKey(field, id, header string) (string, error) {
+	if err := checkID(field, id, false); err != nil {
+		return "", err
+	}
+	if err := checkID("Idempotency-Key", header, false); err != nil {
+		return "", err
+	}
+	switch {
+	case id != "" && field == "transaction_id":
+		return "txn:" + id, nil
+	case id != "":
+		return "rid:" + id, nil
+	case header != "":
+		return "idem:" + header, nil
+	}
+	return "", nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,120 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/agentlinks/agentlinks/activities"
+)
+
+// Client starts conversion workflows and sends them refunds.
+type Client struct {
+	Temporal  client.Client
+	TaskQueue string
+}
+
+// Errors a caller maps to an answer. An error that is none of these is an
+// outage (Temporal or the database unreachable), not bad input.
+var (
+	ErrOverRefund = errors.New("over-refund")
+	ErrInvalid    = errors.New("invalid conversion")
+)
+
+// startOptions starts the conversion's workflow under its business id, or
+// joins the one already running: a duplicate start is harmless.
+func (c Client) startOptions(in activities.ConversionInput) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        activities.WorkflowID(in.ConversionID),
+		TaskQueue: c.TaskQueue,
+		// A running workflow is joined; a closed one is started again, and
+		// the new run finds the conversion recorded and takes the update
+		// (a clawback) before it ends.
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			AppIDKey.ValueSet(in.AppID),
+			RefCodeKey.ValueSet(in.RefCode),
+			ConversionStatusKey.ValueSet(activities.StatusPending),
+		),
+	}
+}
+
+// RecordConversion starts the conversion's workflow (or joins it) and waits
+// until the commission is recorded. One round trip: Update-With-Start.
+func (c Client) RecordConversion(ctx context.Context, in activities.ConversionInput) (RecordReply, error) {
+	op := c.Temporal.NewWithStartWorkflowOperation(c.startOptions(in), ConversionWorkflowName, in)
+	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID:     "record-" + in.RequestID,
+			UpdateName:   UpdateRecord,
+			Args:         []any{RecordRequest{RequestID: in.RequestID}},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return RecordReply{}, classify(fmt.Errorf("start conversion workflow %s: %w", activities.WorkflowID(in.ConversionID), err))
+	}
+	var reply RecordReply
+	if err := h.Get(ctx, &reply); err != nil {
+		return RecordReply{}, classify(fmt.Errorf("record conversion %s: %w", in.ConversionID, err))
+	}
+	return reply, nil
+}
+
+// RefundConversion delivers a refund to the conversion's workflow and waits
+// for what it reversed. While the hold runs the workflow's validator refuses
+// an over-refund before it enters history; after the workflow ended, a new
+// run takes the refund as a clawback. in is the recorded conversion, used
+// only when a new run must start. The refund id is the update id, so a
+// resend is answered, not applied twice.
+func (c Client) RefundConversion(ctx context.Context, in activities.ConversionInput, req RefundRequest) (activities.RefundResult, error) {
+	op := c.Temporal.NewWithStartWorkflowOperation(c.startOptions(in), ConversionWorkflowName, in)
+	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{
+			UpdateID:     req.RefundID,
+			UpdateName:   UpdateRefund,
+			Args:         []any{req},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		},
+	})
+	if err != nil {
+		return activities.RefundResult{}, classify(fmt.Errorf("refund conversion %s: %w", in.ConversionID, err))
+	}
+	var res activities.RefundResult
+	if err := h.Get(ctx, &res); err != nil {
+		return activities.RefundResult{}, classify(fmt.Errorf("refund conversion %s: %w", in.ConversionID, err))
+	}
+	return res, nil
+}
+
+// State asks a running conversion workflow for its state.
+func (c Client) State(ctx context.Context, conversionID string) (activities.Conversion, error) {
+	v, err := c.Temporal.QueryWorkflow(ctx, activities.WorkflowID(conversionID), "", QueryState)
+	if err != nil {
+		return activities.Conversion{}, err
+	}
+	var out activities.Conversion
+	return out, v.Get(&out)
+}
+
+// classify wraps the application errors a caller answers as bad input,
+// looking through causes (a record that failed carries why).
+func classify(err error) error {
+	var app *temporal.ApplicationError
+	for e := error(err); errors.As(e, &app); e = app.Unwrap() {
+		switch app.Type() {
+		case activities.ErrTypeOverRefund:
+			return fmt.Errorf("%w: %s", ErrOverRefund, app.Message())
+		case activities.ErrTypeInvalidConversion:
+			return fmt.Errorf("%w: %s", ErrInvalid, app.Message())
+		}
+	}
+	return err
+}
