@@ -1,0 +1,282 @@
+// Command agentlinks is the one AgentLinks binary: the API, the worker,
+// migrations, the local dev stack and the operator commands.
+//
+//	agentlinks dev                 everything on this machine (make dev)
+//	agentlinks api | worker        production roles
+//	agentlinks migrate             apply database migrations
+//	agentlinks apps create ...     create an app (program) and its secret key
+//	agentlinks creators create ... enroll a creator and print their ref code
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agentlinks/agentlinks/db/migrate"
+	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/temporaldev"
+	"github.com/agentlinks/agentlinks/worker"
+)
+
+const usage = `agentlinks: creator (affiliate) programs for apps.
+
+Usage:
+  agentlinks dev                  run the whole stack locally: database, migrations,
+                                  Temporal dev server with UI, API and worker
+  agentlinks api                  serve the HTTP API (production)
+  agentlinks worker               run the Temporal worker (production)
+  agentlinks migrate              apply database migrations
+  agentlinks apps create --name N --commission-percent 30 [--hold-period 336h]
+                         [--keyless-conversions] [--currency usd] [--cookie-days 60] [--json]
+  agentlinks creators create --app APP_ID --email E [--json]
+
+Configuration (environment): DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+HTTP_ADDR, TASK_QUEUE, DATA_DIR, TEMPORAL_UI_URL, TEMPORAL_CLI, CLICK_DEDUPE_WINDOW,
+LOG_LEVEL. See README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "agentlinks: %v\n\n%s", err, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "agentlinks: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"a command is required"}
+	}
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return dev(ctx, cfg, newLogger(cfg, stderr, false))
+	case "api", "worker":
+		log := newLogger(cfg, stderr, true).With("role", cmd)
+		d, err := connect(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer d.close()
+		if cmd == "worker" {
+			if err := worker.EnsureSearchAttributes(ctx, d.temporal, cfg.TemporalNamespace); err != nil {
+				return err
+			}
+			return d.runRoles(ctx, nil, true)
+		}
+		l, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen on HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+		}
+		return d.runRoles(ctx, l, false)
+	case "migrate":
+		return migrate.Up(ctx, cfg.DatabaseURL)
+	case "apps", "creators":
+		if len(rest) == 0 || rest[0] != "create" {
+			return usageError{fmt.Sprintf("%s: the only subcommand is create", cmd)}
+		}
+		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		if cmd == "apps" {
+			return appsCreate(ctx, pool, rest[1:], stdout)
+		}
+		return creatorsCreate(ctx, pool, rest[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+func newLogger(cfg config.Config, w io.Writer, json bool) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if json {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	l := slog.New(h)
+	slog.SetDefault(l)
+	return l
+}
+
+// dev runs the whole local stack in one process tree; Ctrl-C stops it all.
+func dev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if err := migrate.Up(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	uiPort, err := uiPort(cfg.TemporalUIURL)
+	if err != nil {
+		return err
+	}
+	dbFile, err := filepath.Abs(filepath.Join(cfg.DataDir, "temporal.db"))
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on HTTP_ADDR=%s (is another agentlinks running?): %w", cfg.HTTPAddr, err)
+	}
+	log.Info("starting temporal dev server", "address", cfg.TemporalAddress, "db_file", dbFile)
+	srv, err := temporaldev.Start(ctx, temporaldev.Options{
+		Binary: cfg.TemporalCLI, Address: cfg.TemporalAddress, UIPort: uiPort,
+		DBFile: dbFile, Namespace: cfg.TemporalNamespace, Output: os.Stderr,
+	})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer func() {
+		log.Info("stopping temporal dev server")
+		srv.Stop()
+	}()
+	d, err := connect(ctx, cfg, log)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer d.close()
+	if err := worker.EnsureSearchAttributes(ctx, d.temporal, cfg.TemporalNamespace); err != nil {
+		l.Close()
+		return err
+	}
+	fmt.Fprintf(os.Stderr, `
+AgentLinks is running.
+  API          http://%s
+  Temporal UI  %s/namespaces/%s/workflows
+  Database     %s
+Create an app:  go run ./cmd/agentlinks apps create --name "My app" --commission-percent 30 --json
+Press Ctrl-C to stop everything.
+
+`, l.Addr(), cfg.TemporalUIURL, cfg.TemporalNamespace, redact(cfg.DatabaseURL))
+
+	// The stack stops when asked, or when the Temporal server dies under it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-srv.Done():
+			log.Error("temporal dev server exited")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return d.runRoles(ctx, l, true)
+}
+
+func uiPort(uiURL string) (int, error) {
+	u, err := url.Parse(uiURL)
+	if err != nil || u.Port() == "" {
+		return 0, fmt.Errorf("TEMPORAL_UI_URL=%q must be a URL with a port, like http://localhost:8233", uiURL)
+	}
+	return strconv.Atoi(u.Port())
+}
+
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable DATABASE_URL)"
+	}
+	return u.Redacted()
+}
+
+func appsCreate(ctx context.Context, pool *pgxpool.Pool, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("apps create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("name", "", "the app's name (required)")
+	percent := fs.String("commission-percent", "", "commission percent, e.g. 30 or 12.5 (required)")
+	hold := fs.Duration("hold-period", programs.DefaultHold, "refund window before commissions become available")
+	keyless := fs.Bool("keyless-conversions", false, "accept conversions and refunds without the secret key (the guide's public mode)")
+	currency := fs.String("currency", "usd", "the program's currency")
+	cookieDays := fs.Int("cookie-days", 60, "how long the ref cookie lasts")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"apps create: " + err.Error()}
+	}
+	if *name == "" || *percent == "" {
+		return usageError{"apps create: --name and --commission-percent are required"}
+	}
+	bps, err := commission.ParsePercent(*percent)
+	if err != nil {
+		return usageError{"apps create: --commission-percent: " + err.Error()}
+	}
+	created, err := programs.CreateApp(ctx, pool, programs.NewApp{
+		Name: *name, CommissionBPS: bps, Hold: *hold, Currency: *currency,
+		CookieDays: int32(*cookieDays), KeylessConversions: *keyless,
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{
+			"app_id": created.App.ID, "secret_key": created.SecretKey,
+			"commission_percent": *percent, "hold_period": (time.Duration(created.App.HoldSeconds) * time.Second).String(),
+			"keyless_conversions": created.App.KeylessConversions,
+		})
+	}
+	fmt.Fprintf(stdout, "app_id:     %s\nsecret_key: %s   (shown once: store it now)\n", created.App.ID, created.SecretKey)
+	return nil
+}
+
+func creatorsCreate(ctx context.Context, pool *pgxpool.Pool, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("creators create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	app := fs.String("app", "", "the app id (required)")
+	email := fs.String("email", "", "the creator's email (required)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"creators create: " + err.Error()}
+	}
+	if *app == "" || *email == "" {
+		return usageError{"creators create: --app and --email are required"}
+	}
+	e, err := programs.Enroll(ctx, pool, *app, *email)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]string{"creator_id": e.CreatorID, "ref": e.RefCode})
+	}
+	fmt.Fprintf(stdout, "creator_id: %s\nref:        %s\n", e.CreatorID, e.RefCode)
+	return nil
+}
