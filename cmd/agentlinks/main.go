@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "dev":
-		return dev(ctx, cfg, newLogger(cfg, stderr, false))
+		return dev(ctx, cfg, newLogger(cfg, stderr, false), stderr)
 	case "api", "worker":
 		log := newLogger(cfg, stderr, true).With("role", cmd)
 		d, err := connect(ctx, cfg, log)
@@ -138,7 +138,7 @@ func newLogger(cfg config.Config, w io.Writer, json bool) *slog.Logger {
 }
 
 // dev runs the whole local stack in one process tree; Ctrl-C stops it all.
-func dev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func dev(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) error {
 	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func dev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("starting temporal dev server", "address", cfg.TemporalAddress, "db_file", dbFile)
 	srv, err := temporaldev.Start(ctx, temporaldev.Options{
 		Binary: cfg.TemporalCLI, Address: cfg.TemporalAddress, UIPort: uiPort,
-		DBFile: dbFile, Namespace: cfg.TemporalNamespace, Output: os.Stderr,
+		DBFile: dbFile, Namespace: cfg.TemporalNamespace, Output: stderr,
 	})
 	if err != nil {
 		l.Close()
@@ -180,7 +180,7 @@ func dev(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		l.Close()
 		return err
 	}
-	fmt.Fprintf(os.Stderr, `
+	fmt.Fprintf(stderr, `
 AgentLinks is running.
   API          http://%s
   Temporal UI  %s/namespaces/%s/workflows

@@ -64,6 +64,11 @@ func (d *Database) Drop() {
 	if d.Pool != nil {
 		d.Pool.Close()
 	}
+	DropDatabase(d.name)
+}
+
+// DropDatabase drops a database on the test server, connections and all.
+func DropDatabase(name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, ServerURL())
@@ -71,7 +76,14 @@ func (d *Database) Drop() {
 		return
 	}
 	defer conn.Close(ctx)
-	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{d.name}.Sanitize()+" WITH (FORCE)")
+	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+// URLFor is the URL of a database named name on the test server.
+func URLFor(name string) string {
+	u, _ := url.Parse(ServerURL())
+	u.Path = "/" + name
+	return u.String()
 }
 
 // DB gives a test its own database, dropped when the test ends.
