@@ -103,7 +103,7 @@ func TestDevStackEndToEnd(t *testing.T) {
 	for _, c := range []map[string]any{first, second} {
 		id := c["conversion_id"].(string)
 		eventually(t, 30*time.Second, id+" available", func() bool {
-			return h.get("/api/conversions/"+id)["status"] == "available"
+			return h.get("/api/conversions/" + id)["status"] == "available"
 		})
 	}
 	if bal := h.balance(ref); bal != [2]float64{0, 4275} {

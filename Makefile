@@ -1,0 +1,54 @@
+# AgentLinks. `make dev` runs everything locally; `make test` runs every test.
+# Both build the pinned tools they need into bin/ first (from tools/*/go.mod).
+
+GO      ?= go
+BIN     := $(CURDIR)/bin
+TEMPORAL := $(BIN)/temporal
+SQLC    := $(BIN)/sqlc
+export TEMPORAL_CLI := $(TEMPORAL)
+
+.PHONY: all tools build dev test test-short check generate check-generated fmt vet clean
+
+all: build
+
+tools: $(TEMPORAL) $(SQLC)
+
+# Temporal CLI v1.5.1 (dev server 1.29.1 with the UI), built apart from the
+# app's module so that it does not pin the SDK.
+$(TEMPORAL): tools/temporal/go.mod tools/temporal/go.sum
+	@echo "building the Temporal CLI (v1.5.1) into bin/; the first build takes a few minutes"
+	cd tools/temporal && $(GO) build -o $(TEMPORAL) github.com/temporalio/cli/cmd/temporal
+
+$(SQLC): tools/sqlc/go.mod tools/sqlc/go.sum
+	@echo "building sqlc into bin/; the first build takes a few minutes"
+	cd tools/sqlc && CGO_ENABLED=1 $(GO) build -o $(SQLC) github.com/sqlc-dev/sqlc/cmd/sqlc
+
+build:
+	$(GO) build -o $(BIN)/agentlinks ./cmd/agentlinks
+
+# The whole stack on this machine: creates and migrates the database on the
+# local PostgreSQL, starts the Temporal dev server (UI on :8233), the API on
+# :8080 and the worker. Ctrl-C stops everything.
+dev: $(TEMPORAL) build
+	$(BIN)/agentlinks dev
+
+generate: $(SQLC)
+	$(SQLC) generate
+
+# Fails when db/ is not what sqlc generates from queries/ and the migrations.
+check-generated: $(SQLC)
+	@$(SQLC) diff || (echo "generated code in db/ is stale: run 'make generate' and commit" && exit 1)
+
+fmt:
+	gofmt -w .
+
+check: check-generated
+	@out=$$(gofmt -l . | grep -v '^tools/'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod verify >/dev/null
+
+test: tools check
+	$(GO) test -count=1 -timeout 20m ./...
+
+clean:
+	rm -rf $(BIN) .data
