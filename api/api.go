@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -79,7 +80,14 @@ func New(d Deps) http.Handler {
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 
-	track := r.Group("/api/track")
+	js := newScript()
+	r.GET("/agentlinks.js", js.serve)
+	r.HEAD("/agentlinks.js", js.serve)
+
+	track := r.Group("/api/track", s.cors)
+	for _, p := range []string{"/click", "/signup", "/conversion", "/refund"} {
+		track.OPTIONS(p, func(*gin.Context) {}) // answered by cors
+	}
 	track.POST("/click", s.click)
 	track.POST("/signup", s.signup)
 	track.POST("/conversion", s.conversion)
@@ -105,14 +113,14 @@ func (s *server) click(c *gin.Context) {
 		return
 	}
 	res, err := s.t.Click(c.Request.Context(), tracking.ClickInput{
-		Ref: req.Ref, AppID: req.AppID, URL: req.URL, Referrer: req.Referrer,
+		Ref: req.Ref, AppID: appID(c, req.AppID), URL: req.URL, Referrer: req.Referrer,
 		VisitorID: req.VisitorID, ClientIP: c.ClientIP(), UserAgent: c.Request.UserAgent(),
 	})
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"accepted": true, "unique": res.Unique})
+	c.JSON(http.StatusAccepted, gin.H{"accepted": true, "unique": res.Unique, "cookie_days": res.CookieDays})
 }
 
 type signupRequest struct {
@@ -128,7 +136,7 @@ func (s *server) signup(c *gin.Context) {
 		return
 	}
 	ref, created, err := s.t.Signup(c.Request.Context(), tracking.SignupInput{
-		Ref: req.Ref, AppID: req.AppID, UserID: req.UserID, Email: req.Email,
+		Ref: req.Ref, AppID: appID(c, req.AppID), UserID: req.UserID, Email: req.Email,
 	})
 	if err != nil {
 		fail(c, err)
@@ -157,8 +165,9 @@ func (s *server) conversion(c *gin.Context) {
 		return
 	}
 	conv, created, err := s.t.Conversion(c.Request.Context(), tracking.ConversionInput{
-		Ref: req.Ref, AppID: req.AppID, UserID: req.UserID, AmountCents: amount, Currency: req.Currency,
+		Ref: req.Ref, AppID: appID(c, req.AppID), UserID: req.UserID, AmountCents: amount, Currency: req.Currency,
 		TransactionID: req.TransactionID, IdempotencyKey: c.GetHeader("Idempotency-Key"), Bearer: bearer(c),
+		FromBrowser: c.GetHeader("Origin") != "",
 	})
 	if err != nil {
 		fail(c, err)
@@ -191,9 +200,9 @@ func (s *server) refund(c *gin.Context) {
 		return
 	}
 	res, err := s.t.Refund(c.Request.Context(), tracking.RefundInput{
-		Ref: req.Ref, AppID: req.AppID, UserID: req.UserID, AmountCents: amount,
+		Ref: req.Ref, AppID: appID(c, req.AppID), UserID: req.UserID, AmountCents: amount,
 		TransactionID: req.TransactionID, RefundID: req.RefundID,
-		IdempotencyKey: c.GetHeader("Idempotency-Key"), Bearer: bearer(c),
+		IdempotencyKey: c.GetHeader("Idempotency-Key"), Bearer: bearer(c), FromBrowser: c.GetHeader("Origin") != "",
 	})
 	if err != nil {
 		fail(c, err)
@@ -227,6 +236,58 @@ func (s *server) stats(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, st)
+}
+
+// appID is the app a request names: in its body, else in the query string,
+// where the tracking script puts it so that a CORS preflight carries it too.
+func appID(c *gin.Context, body string) string {
+	if body != "" {
+		return body
+	}
+	return c.Query("app_id")
+}
+
+// cors lets pages on an app's allowed origins call the tracking endpoints,
+// and refuses every other page, preflight included. The app is named by the
+// app_id query parameter (a preflight has no body). Backends send no
+// Origin and are not concerned; nor is a page of this server itself.
+func (s *server) cors(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if origin == "" || sameOrigin(c.Request, origin) {
+		if c.Request.Method == http.MethodOptions {
+			c.AbortWithStatus(http.StatusNoContent)
+		}
+		return
+	}
+	app := c.Query("app_id")
+	ok, err := s.t.OriginAllowed(c.Request.Context(), app, origin)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	h := c.Writer.Header()
+	h.Add("Vary", "Origin")
+	if !ok {
+		msg := fmt.Sprintf("pages on %s may not call the tracking API for app %q: the app owner adds the site with "+
+			"`agentlinks apps update --app %s --allowed-origin %s`", origin, app, app, origin)
+		if app == "" {
+			msg = "a call from a browser must name its app in the query string (?app_id=app_…), as agentlinks.js does"
+		}
+		c.AbortWithStatusJSON(http.StatusForbidden, errorBody("origin_not_allowed", msg))
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	if c.Request.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, Idempotency-Key")
+		h.Set("Access-Control-Max-Age", "600")
+		c.AbortWithStatus(http.StatusNoContent)
+	}
+}
+
+func sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
 }
 
 func status(created bool) int {

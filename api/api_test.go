@@ -15,18 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 	"github.com/agentlinks/agentlinks/internal/tracking"
-	"github.com/agentlinks/agentlinks/worker"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -42,38 +37,15 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	ctx := context.Background()
-	var err error
-	if database, err = testenv.NewDatabase(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "database:", err)
-		return 1
-	}
-	defer database.Drop()
-	temporal, addr, err := testenv.StartTemporal(ctx)
+	stack, err := testenv.NewStack(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer temporal.Stop()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	tc, err := client.Dial(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(quiet)})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer tc.Close()
-	if err := worker.EnsureSearchAttributes(ctx, tc, "default"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	w := worker.New(tc, "api-test", activities.New(database.Pool), sdkworker.Options{})
-	if err := w.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer w.Stop()
-	svc := tracking.New(database.Pool, workflows.Client{Temporal: tc, TaskQueue: "api-test"}, time.Hour)
-	srv = httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: quiet}))
+	defer stack.Close()
+	database = stack.DB
+	svc := tracking.New(database.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	srv = httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	defer srv.Close()
 	return m.Run()
 }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -28,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/db/migrate"
+	"github.com/agentlinks/agentlinks/examples/demosite"
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
@@ -43,8 +45,12 @@ Usage:
   agentlinks api                  serve the HTTP API (production)
   agentlinks worker               run the Temporal worker (production)
   agentlinks migrate              apply database migrations
+  agentlinks demo --app APP_ID [--addr 127.0.0.1:8081] [--api http://127.0.0.1:8080]
+                                  serve the demo shop that uses agentlinks.js
   agentlinks apps create --name N --commission-percent 30 [--hold-period 336h]
                          [--keyless-conversions] [--currency usd] [--cookie-days 60] [--json]
+  agentlinks apps update --app APP_ID --allowed-origin https://shop.example.com [--allowed-origin …] [--json]
+                                  set the sites whose pages may use agentlinks.js (CORS)
   agentlinks creators create --app APP_ID --email E [--json]
 
 Configuration (environment): DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
@@ -102,15 +108,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return d.runRoles(ctx, l, false)
 	case "migrate":
 		return migrate.Up(ctx, cfg.DatabaseURL)
+	case "demo":
+		return demo(ctx, rest, stderr)
 	case "apps", "creators":
-		if len(rest) == 0 || rest[0] != "create" {
-			return usageError{fmt.Sprintf("%s: the only subcommand is create", cmd)}
+		if len(rest) == 0 || (rest[0] != "create" && !(cmd == "apps" && rest[0] == "update")) {
+			return usageError{fmt.Sprintf("%s: unknown subcommand", cmd)}
 		}
 		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
+		if cmd == "apps" && rest[0] == "update" {
+			return appsUpdate(ctx, pool, rest[1:], stdout)
+		}
 		if cmd == "apps" {
 			return appsCreate(ctx, pool, rest[1:], stdout)
 		}
@@ -258,6 +269,37 @@ func appsCreate(ctx context.Context, pool *pgxpool.Pool, args []string, stdout i
 	return nil
 }
 
+// stringsFlag is a repeatable string flag.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string     { return fmt.Sprint(*f) }
+func (f *stringsFlag) Set(v string) error { *f = append(*f, v); return nil }
+
+func appsUpdate(ctx context.Context, pool *pgxpool.Pool, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("apps update", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	app := fs.String("app", "", "the app id (required)")
+	var origins stringsFlag
+	fs.Var(&origins, "allowed-origin", "a site whose pages may call the tracking API (repeatable; replaces the list)")
+	clear := fs.Bool("clear-allowed-origins", false, "allow no site")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"apps update: " + err.Error()}
+	}
+	if *app == "" || (len(origins) == 0 && !*clear) {
+		return usageError{"apps update: --app and at least one --allowed-origin (or --clear-allowed-origins) are required"}
+	}
+	updated, err := programs.SetAllowedOrigins(ctx, pool, *app, origins)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"app_id": updated.ID, "allowed_origins": updated.AllowedOrigins})
+	}
+	fmt.Fprintf(stdout, "app_id:          %s\nallowed_origins: %v\n", updated.ID, updated.AllowedOrigins)
+	return nil
+}
+
 func creatorsCreate(ctx context.Context, pool *pgxpool.Pool, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("creators create", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -278,5 +320,35 @@ func creatorsCreate(ctx context.Context, pool *pgxpool.Pool, args []string, stdo
 		return json.NewEncoder(stdout).Encode(map[string]string{"creator_id": e.CreatorID, "ref": e.RefCode})
 	}
 	fmt.Fprintf(stdout, "creator_id: %s\nref:        %s\n", e.CreatorID, e.RefCode)
+	return nil
+}
+
+// demo serves the demo shop (examples/demosite) for an app until ctx ends.
+func demo(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	app := fs.String("app", "", "the app id the shop reports to (required)")
+	addr := fs.String("addr", "127.0.0.1:8081", "where to serve the shop")
+	apiURL := fs.String("api", "http://127.0.0.1:8080", "the AgentLinks API that serves agentlinks.js")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"demo: " + err.Error()}
+	}
+	if *app == "" {
+		return usageError{"demo: --app is required"}
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: demosite.Handler(demosite.Config{AppID: *app, APIURL: *apiURL}), ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintf(stderr, "demo shop for %s on http://%s (allow it: agentlinks apps update --app %s --allowed-origin http://%s)\n",
+		*app, l.Addr(), *app, l.Addr())
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
 	return nil
 }

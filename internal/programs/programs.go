@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,4 +125,41 @@ func Enroll(ctx context.Context, pool *pgxpool.Pool, appID, email string) (Enrol
 		return Enrollment{CreatorID: cr.ID, RefCode: rc.Code}, nil
 	}
 	return Enrollment{}, errors.New("could not find a free ref code after 10 tries")
+}
+
+// NormalizeOrigin turns what an owner types (https://Shop.example.com/) into
+// the origin a browser sends (https://shop.example.com), or says why not.
+func NormalizeOrigin(s string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("allowed origin %q must look like https://shop.example.com", s)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("allowed origin %q must be scheme://host[:port], with no path", s)
+	}
+	host := strings.ToLower(u.Host)
+	if (u.Scheme == "https" && strings.HasSuffix(host, ":443")) || (u.Scheme == "http" && strings.HasSuffix(host, ":80")) {
+		host = host[:strings.LastIndex(host, ":")]
+	}
+	return u.Scheme + "://" + host, nil
+}
+
+// SetAllowedOrigins replaces the origins whose pages may call the tracking
+// endpoints for the app from a browser (CORS).
+func SetAllowedOrigins(ctx context.Context, pool *pgxpool.Pool, appID string, origins []string) (db.App, error) {
+	norm := make([]string, 0, len(origins))
+	for _, o := range origins {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			return db.App{}, err
+		}
+		if !slices.Contains(norm, n) {
+			norm = append(norm, n)
+		}
+	}
+	app, err := db.New(pool).SetAppAllowedOrigins(ctx, db.SetAppAllowedOriginsParams{ID: appID, AllowedOrigins: norm})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return app, fmt.Errorf("no app %q", appID)
+	}
+	return app, err
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,10 +78,16 @@ func (s *Service) lookupRef(ctx context.Context, ref, appID string) (db.GetRefCo
 // Authorize checks the secret key sent with a request that moves money or
 // reads an app's data. An app in keyless mode accepts no key at all for
 // conversions and refunds (keyless true); a key that is sent must be right.
-func (s *Service) Authorize(ctx context.Context, app db.App, bearer string, keyless bool) error {
+func (s *Service) Authorize(ctx context.Context, app db.App, bearer string, keyless, fromBrowser bool) error {
 	if bearer == "" {
 		if keyless && app.KeylessConversions {
 			return nil
+		}
+		if fromBrowser {
+			return unauthorized("missing_api_key",
+				"conversions and refunds from the browser work only for apps in keyless mode, because a ref code is public "+
+					"and anyone could post payments with it; send this call from your backend with the header "+
+					"Authorization: Bearer sk_… (the guide's Option 2), or ask the app owner to turn on keyless conversions")
 		}
 		return unauthorized("missing_api_key",
 			"this endpoint needs the app's secret key: send the header Authorization: Bearer sk_… "+
@@ -116,6 +123,22 @@ func (s *Service) AppForKey(ctx context.Context, bearer string) (db.App, error) 
 	return s.Q.GetApp(ctx, key.AppID)
 }
 
+// OriginAllowed reports whether pages on origin may call the tracking
+// endpoints of appID from a browser: the app's allowed origins (CORS).
+func (s *Service) OriginAllowed(ctx context.Context, appID, origin string) (bool, error) {
+	if appID == "" || origin == "" {
+		return false, nil
+	}
+	app, err := s.Q.GetApp(ctx, appID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(app.AllowedOrigins, strings.ToLower(origin)), nil
+}
+
 // ClickInput is one click on a ref link.
 type ClickInput struct {
 	Ref, AppID, URL, Referrer string
@@ -128,6 +151,8 @@ type ClickInput struct {
 type ClickResult struct {
 	Unique bool // counted as a unique click
 	Bot    bool // kept raw, counted nowhere
+	// CookieDays is the app's cookie window, for the tracking script.
+	CookieDays int32
 }
 
 // botUA matches crawlers and link previewers: their hits are kept raw but
@@ -150,7 +175,7 @@ func (s *Service) Click(ctx context.Context, in ClickInput) (ClickResult, error)
 		visitor = in.ClientIP + "\x00" + in.UserAgent
 	}
 	sum := sha256.Sum256([]byte(row.App.ID + "\x00" + visitor))
-	res := ClickResult{Bot: botUA.MatchString(in.UserAgent)}
+	res := ClickResult{Bot: botUA.MatchString(in.UserAgent), CookieDays: row.App.CookieDays}
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		q := s.Q.WithTx(tx)
 		if !res.Bot {
@@ -265,6 +290,7 @@ type ConversionInput struct {
 	TransactionID      string
 	IdempotencyKey     string
 	Bearer             string
+	FromBrowser        bool // sent by a page (it carries an Origin), not a backend
 }
 
 // Conversion records a payment's commission through its workflow. created
@@ -276,7 +302,7 @@ func (s *Service) Conversion(ctx context.Context, in ConversionInput) (Conversio
 		return Conversion{}, false, err
 	}
 	app := row.App
-	if err := s.Authorize(ctx, app, in.Bearer, true); err != nil {
+	if err := s.Authorize(ctx, app, in.Bearer, true, in.FromBrowser); err != nil {
 		return Conversion{}, false, err
 	}
 	if err := checkID("user_id", in.UserID, true); err != nil {
@@ -369,6 +395,7 @@ type RefundInput struct {
 	RefundID           string
 	IdempotencyKey     string
 	Bearer             string
+	FromBrowser        bool
 }
 
 // Refund is a recorded refund as answered.
@@ -390,7 +417,7 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (Refund, error) {
 		return Refund{}, err
 	}
 	app := row.App
-	if err := s.Authorize(ctx, app, in.Bearer, true); err != nil {
+	if err := s.Authorize(ctx, app, in.Bearer, true, in.FromBrowser); err != nil {
 		return Refund{}, err
 	}
 	if err := checkAmount(in.AmountCents); err != nil {
