@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/ledger"
