@@ -7,11 +7,19 @@ TEMPORAL := $(BIN)/temporal
 SQLC    := $(BIN)/sqlc
 export TEMPORAL_CLI := $(TEMPORAL)
 
-.PHONY: all tools build dev test test-short check generate check-generated fmt vet clean
+.PHONY: all tools build dev demo test check generate check-generated fmt clean chromium
 
 all: build
 
-tools: $(TEMPORAL) $(SQLC)
+tools: $(TEMPORAL) $(SQLC) chromium
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian's Chromium, for the browser tests of agentlinks.js.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # Temporal CLI v1.5.1 (dev server 1.29.1 with the UI), built apart from the
 # app's module so that it does not pin the SDK.
@@ -31,6 +39,10 @@ build:
 # :8080 and the worker. Ctrl-C stops everything.
 dev: $(TEMPORAL) build
 	$(BIN)/agentlinks dev
+
+# The demo shop that uses agentlinks.js, for an app: make demo APP=app_…
+demo: build
+	$(BIN)/agentlinks demo --app $(APP)
 
 generate: $(SQLC)
 	$(SQLC) generate
