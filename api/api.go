@@ -22,15 +22,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/agentlinks/agentlinks/internal/stripeconnect"
 	"github.com/agentlinks/agentlinks/internal/tracking"
 )
 
 // MaxBodyBytes is the largest request body accepted (PRODUCT.md: 16 KiB).
 const MaxBodyBytes = 16 << 10
 
+// MaxWebhookBytes is the largest Stripe event accepted: an invoice with many
+// lines is far larger than a tracking call.
+const MaxWebhookBytes = 1 << 20
+
 // Deps is what the API needs.
 type Deps struct {
 	Tracking *tracking.Service
+	// Stripe is the Connect integration; its endpoints say when it is off.
+	Stripe *stripeconnect.Service
 	// Ready reports whether the database and Temporal answer; /readyz.
 	Ready  func(context.Context) error
 	Logger *slog.Logger
@@ -63,7 +70,7 @@ func New(d Deps) http.Handler {
 	// No proxy is trusted unless configured: X-Forwarded-For from a client
 	// must not choose the visitor identity.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.recover, s.observe, timeout(d.RequestTimeout), limitBody)
+	r.Use(s.recover, s.observe, timeout(d.RequestTimeout))
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, &tracking.Error{Kind: kindNoRoute, Code: "not_found", Message: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -84,7 +91,7 @@ func New(d Deps) http.Handler {
 	r.GET("/agentlinks.js", js.serve)
 	r.HEAD("/agentlinks.js", js.serve)
 
-	track := r.Group("/api/track", s.cors)
+	track := r.Group("/api/track", limitBody(MaxBodyBytes), s.cors)
 	for _, p := range []string{"/click", "/signup", "/conversion", "/refund"} {
 		track.OPTIONS(p, func(*gin.Context) {}) // answered by cors
 	}
@@ -92,6 +99,12 @@ func New(d Deps) http.Handler {
 	track.POST("/signup", s.signup)
 	track.POST("/conversion", s.conversion)
 	track.POST("/refund", s.refund)
+
+	st := &stripeHandlers{svc: d.Stripe, tracking: d.Tracking, log: d.Logger}
+	r.POST("/api/stripe/webhook", limitBody(MaxWebhookBytes), st.webhook)
+	r.POST("/api/stripe/connect", limitBody(MaxBodyBytes), st.connect)
+	r.GET("/api/stripe/oauth/callback", st.callback)
+	r.POST("/api/stripe/disconnect", limitBody(MaxBodyBytes), st.disconnect)
 
 	r.GET("/api/conversions/:id", s.getConversion)
 	r.GET("/api/creators/:ref/balance", s.balance)
@@ -303,7 +316,7 @@ func bind(c *gin.Context, v any) bool {
 	body, err := io.ReadAll(c.Request.Body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		failTooLarge(c)
+		failTooLarge(c, tooBig.Limit)
 		return false
 	}
 	if err != nil {
@@ -362,6 +375,7 @@ const (
 	kindBadRequest tracking.Kind = 100 + iota
 	kindTooLarge
 	kindNoRoute
+	kindBadGateway
 )
 
 var statusOf = map[tracking.Kind]int{
@@ -372,6 +386,7 @@ var statusOf = map[tracking.Kind]int{
 	kindBadRequest:            http.StatusBadRequest,
 	kindTooLarge:              http.StatusRequestEntityTooLarge,
 	kindNoRoute:               http.StatusNotFound,
+	kindBadGateway:            http.StatusBadGateway,
 }
 
 // fail answers an error. A refusal the caller can fix keeps its code; an
@@ -394,24 +409,26 @@ func fail(c *gin.Context, err error) {
 	}
 }
 
-func failTooLarge(c *gin.Context) {
+func failTooLarge(c *gin.Context, n int64) {
 	fail(c, &tracking.Error{Kind: kindTooLarge, Code: "body_too_large",
-		Message: fmt.Sprintf("the request body is larger than %d bytes", MaxBodyBytes)})
+		Message: fmt.Sprintf("the request body is larger than %d bytes", n)})
 }
 
 func errorBody(code, msg string) gin.H {
 	return gin.H{"error": gin.H{"code": code, "message": msg}}
 }
 
-// limitBody refuses a body over MaxBodyBytes: at once when it says so in
+// limitBody refuses a body over n bytes: at once when it says so in
 // Content-Length, else when reading passes the limit.
-func limitBody(c *gin.Context) {
-	if c.Request.ContentLength > MaxBodyBytes {
-		failTooLarge(c)
-		return
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			failTooLarge(c, n)
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)
-	c.Next()
 }
 
 func timeout(d time.Duration) gin.HandlerFunc {

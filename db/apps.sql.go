@@ -36,7 +36,7 @@ func (q *Queries) CreateAPIKey(ctx context.Context, arg CreateAPIKeyParams) (Api
 const createApp = `-- name: CreateApp :one
 INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at
+RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at
 `
 
 type CreateAppParams struct {
@@ -71,6 +71,8 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		&i.MinPayoutCents,
 		&i.AllowedOrigins,
 		&i.CreatedAt,
+		&i.StripeAccountID,
+		&i.StripeConnectedAt,
 	)
 	return i, err
 }
@@ -94,7 +96,7 @@ func (q *Queries) GetActiveAPIKeyByHash(ctx context.Context, keyHash []byte) (Ap
 }
 
 const getApp = `-- name: GetApp :one
-SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at FROM apps WHERE id = $1
+SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at FROM apps WHERE id = $1
 `
 
 func (q *Queries) GetApp(ctx context.Context, id string) (App, error) {
@@ -111,12 +113,14 @@ func (q *Queries) GetApp(ctx context.Context, id string) (App, error) {
 		&i.MinPayoutCents,
 		&i.AllowedOrigins,
 		&i.CreatedAt,
+		&i.StripeAccountID,
+		&i.StripeConnectedAt,
 	)
 	return i, err
 }
 
 const setAppAllowedOrigins = `-- name: SetAppAllowedOrigins :one
-UPDATE apps SET allowed_origins = $2 WHERE id = $1 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at
+UPDATE apps SET allowed_origins = $2 WHERE id = $1 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at
 `
 
 type SetAppAllowedOriginsParams struct {
@@ -138,6 +142,8 @@ func (q *Queries) SetAppAllowedOrigins(ctx context.Context, arg SetAppAllowedOri
 		&i.MinPayoutCents,
 		&i.AllowedOrigins,
 		&i.CreatedAt,
+		&i.StripeAccountID,
+		&i.StripeConnectedAt,
 	)
 	return i, err
 }

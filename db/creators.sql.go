@@ -34,7 +34,7 @@ func (q *Queries) CreateRefCode(ctx context.Context, arg CreateRefCodeParams) (R
 }
 
 const getRefCode = `-- name: GetRefCode :one
-SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, creators.email AS creator_email
+SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, apps.stripe_account_id, apps.stripe_connected_at, creators.email AS creator_email
 FROM ref_codes
 JOIN apps ON apps.id = ref_codes.app_id
 JOIN creators ON creators.id = ref_codes.creator_id
@@ -66,6 +66,8 @@ func (q *Queries) GetRefCode(ctx context.Context, code string) (GetRefCodeRow, e
 		&i.App.MinPayoutCents,
 		&i.App.AllowedOrigins,
 		&i.App.CreatedAt,
+		&i.App.StripeAccountID,
+		&i.App.StripeConnectedAt,
 		&i.CreatorEmail,
 	)
 	return i, err

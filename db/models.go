@@ -30,6 +30,8 @@ type App struct {
 	MinPayoutCents     int64
 	AllowedOrigins     []string
 	CreatedAt          time.Time
+	StripeAccountID    *string
+	StripeConnectedAt  *time.Time
 }
 
 type Click struct {
@@ -128,4 +130,23 @@ type Refund struct {
 	NetCommissionCents int64
 	Clawback           bool
 	CreatedAt          time.Time
+}
+
+type StripeCustomer struct {
+	Account    string
+	CustomerID string
+	RefCode    *string
+	UpdatedAt  time.Time
+}
+
+type StripeEvent struct {
+	ID          string
+	Type        string
+	Account     string
+	AppID       *string
+	Payload     []byte
+	Status      string
+	Note        string
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
 }

@@ -19,10 +19,11 @@ import (
 )
 
 // New returns a worker on taskQueue with every workflow and activity
-// registered. The caller starts and stops it.
-func New(c client.Client, taskQueue string, acts *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
+// registered; more holds further activity structs (the Stripe event
+// activities). The caller starts and stops it.
+func New(c client.Client, taskQueue string, acts *activities.Activities, opts sdkworker.Options, more ...any) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, opts)
-	Register(w, acts)
+	Register(w, acts, more...)
 	return w
 }
 
@@ -31,9 +32,13 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opts sd
 func Register(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
 	RegisterActivity(any)
-}, acts *activities.Activities) {
+}, acts *activities.Activities, more ...any) {
 	r.RegisterWorkflowWithOptions(workflows.ConversionWorkflow, workflow.RegisterOptions{Name: workflows.ConversionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.StripeEventWorkflow, workflow.RegisterOptions{Name: workflows.StripeEventWorkflowName})
 	r.RegisterActivity(acts)
+	for _, m := range more {
+		r.RegisterActivity(m)
+	}
 }
 
 // EnsureSearchAttributes registers the custom search attributes on the

@@ -20,6 +20,7 @@ import (
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/stripeconnect"
 	"github.com/agentlinks/agentlinks/internal/tracking"
 	"github.com/agentlinks/agentlinks/worker"
 	"github.com/agentlinks/agentlinks/workflows"
@@ -62,11 +63,23 @@ func (d *deps) close() {
 	d.pool.Close()
 }
 
+func (d *deps) tracking() *tracking.Service {
+	return tracking.New(d.pool, workflows.Client{Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue}, d.cfg.ClickDedupeWindow)
+}
+
+func (d *deps) stripe() *stripeconnect.Service {
+	return stripeconnect.New(stripeconnect.Config{
+		SecretKey: d.cfg.StripeSecretKey, ClientID: d.cfg.StripeClientID, WebhookSecret: d.cfg.StripeWebhookSecret,
+		APIBase: d.cfg.StripeAPIBase, ConnectBase: d.cfg.StripeConnectBase, PublicURL: d.cfg.PublicURL,
+		ParkAfter: d.cfg.StripeParkAfter,
+	}, d.pool, d.temporal, d.cfg.TaskQueue)
+}
+
 // handler builds the API over the shared connections.
 func (d *deps) handler() http.Handler {
-	svc := tracking.New(d.pool, workflows.Client{Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue}, d.cfg.ClickDedupeWindow)
 	return api.New(api.Deps{
-		Tracking: svc,
+		Tracking: d.tracking(),
+		Stripe:   d.stripe(),
 		Logger:   d.log,
 		Registry: d.registry,
 		Ready: func(ctx context.Context) error {
@@ -118,7 +131,7 @@ func (d *deps) serveAPI(ctx context.Context, l net.Listener) error {
 func (d *deps) runWorker(ctx context.Context) error {
 	w := worker.New(d.temporal, d.cfg.TaskQueue, activities.New(d.pool), sdkworker.Options{
 		WorkerStopTimeout: 20 * time.Second,
-	})
+	}, stripeconnect.NewActivities(d.stripe(), d.tracking()))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

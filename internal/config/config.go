@@ -20,6 +20,14 @@ type Config struct {
 	TemporalCLI       string        // TEMPORAL_CLI: the temporal binary dev mode runs
 	ClickDedupeWindow time.Duration // CLICK_DEDUPE_WINDOW: one unique click per visitor per ref per window
 	LogLevel          string        // LOG_LEVEL: debug, info, warn, error
+	PublicURL         string        // PUBLIC_URL: this API as browsers and Stripe reach it
+
+	StripeSecretKey     string        // STRIPE_SECRET_KEY
+	StripeClientID      string        // STRIPE_CLIENT_ID: the Connect application, ca_…
+	StripeWebhookSecret string        // STRIPE_WEBHOOK_SECRET: the Connect webhook's signing secret
+	StripeAPIBase       string        // STRIPE_API_BASE: empty for api.stripe.com; stripe-mock in tests
+	StripeConnectBase   string        // STRIPE_CONNECT_BASE: empty for connect.stripe.com
+	StripeParkAfter     time.Duration // STRIPE_PARK_AFTER: retry an out-of-order event this long, then park it
 }
 
 // FromEnv reads the configuration; a malformed value is an error, not a
@@ -35,9 +43,19 @@ func FromEnv() (Config, error) {
 		DataDir:           env("DATA_DIR", ".data"),
 		TemporalCLI:       env("TEMPORAL_CLI", ""),
 		LogLevel:          env("LOG_LEVEL", "info"),
+
+		StripeSecretKey:     env("STRIPE_SECRET_KEY", ""),
+		StripeClientID:      env("STRIPE_CLIENT_ID", ""),
+		StripeWebhookSecret: env("STRIPE_WEBHOOK_SECRET", ""),
+		StripeAPIBase:       env("STRIPE_API_BASE", ""),
+		StripeConnectBase:   env("STRIPE_CONNECT_BASE", ""),
 	}
+	c.PublicURL = env("PUBLIC_URL", "http://"+c.HTTPAddr)
 	var err error
 	if c.ClickDedupeWindow, err = duration("CLICK_DEDUPE_WINDOW", time.Hour); err != nil {
+		return c, err
+	}
+	if c.StripeParkAfter, err = duration("STRIPE_PARK_AFTER", time.Hour); err != nil {
 		return c, err
 	}
 	return c, nil

@@ -25,8 +25,33 @@ type Stack struct {
 	worker    sdkworker.Worker
 }
 
-// NewStack starts a Stack; Close stops it.
-func NewStack(ctx context.Context) (_ *Stack, err error) {
+// NewStack starts a Stack and its worker, with more activity structs
+// registered beside the conversion activities; Close stops it.
+func NewStack(ctx context.Context, more ...any) (*Stack, error) {
+	s, err := NewStackWithoutWorker(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.StartWorker(more...); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// StartWorker starts the stack's worker.
+func (s *Stack) StartWorker(more ...any) error {
+	s.worker = worker.New(s.Temporal, s.TaskQueue, activities.New(s.DB.Pool), sdkworker.Options{}, more...)
+	if err := s.worker.Start(); err != nil {
+		s.worker = nil
+		return err
+	}
+	return nil
+}
+
+// NewStackWithoutWorker starts the database and Temporal; the caller
+// starts the worker once what its activities need exists.
+func NewStackWithoutWorker(ctx context.Context) (_ *Stack, err error) {
 	s := &Stack{TaskQueue: "test"}
 	defer func() {
 		if err != nil {
@@ -45,11 +70,6 @@ func NewStack(ctx context.Context) (_ *Stack, err error) {
 		return nil, err
 	}
 	if err = worker.EnsureSearchAttributes(ctx, s.Temporal, "default"); err != nil {
-		return nil, err
-	}
-	s.worker = worker.New(s.Temporal, s.TaskQueue, activities.New(s.DB.Pool), sdkworker.Options{})
-	if err = s.worker.Start(); err != nil {
-		s.worker = nil
 		return nil, err
 	}
 	return s, nil

@@ -301,10 +301,24 @@ func (s *Service) Conversion(ctx context.Context, in ConversionInput) (Conversio
 	if err != nil {
 		return Conversion{}, false, err
 	}
-	app := row.App
-	if err := s.Authorize(ctx, app, in.Bearer, true, in.FromBrowser); err != nil {
+	if err := s.Authorize(ctx, row.App, in.Bearer, true, in.FromBrowser); err != nil {
 		return Conversion{}, false, err
 	}
+	return s.convert(ctx, row, in)
+}
+
+// RecordFor records a conversion reported by an integration the platform
+// trusts (a verified Stripe event): the app is known, no key is needed.
+func (s *Service) RecordFor(ctx context.Context, appID string, in ConversionInput) (Conversion, bool, error) {
+	row, err := s.lookupRef(ctx, in.Ref, appID)
+	if err != nil {
+		return Conversion{}, false, err
+	}
+	return s.convert(ctx, row, in)
+}
+
+func (s *Service) convert(ctx context.Context, row db.GetRefCodeRow, in ConversionInput) (Conversion, bool, error) {
+	app := row.App
 	if err := checkID("user_id", in.UserID, true); err != nil {
 		return Conversion{}, false, err
 	}
@@ -446,12 +460,18 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (Refund, error) {
 	if err != nil {
 		return Refund{}, err
 	}
+	return s.RefundConversion(ctx, conv, in.AmountCents, dedupe)
+}
+
+// RefundConversion sends a refund to a found conversion's workflow. dedupe,
+// when not empty, names the refund so that a repeat is answered, not applied.
+func (s *Service) RefundConversion(ctx context.Context, conv db.Conversion, amount int64, dedupe string) (Refund, error) {
 	refundID := ids.New("rf")
 	if dedupe != "" {
-		refundID = ids.Derived("rf", app.ID, dedupe)
+		refundID = ids.Derived("rf", conv.AppID, dedupe)
 	}
 	res, err := s.Workflows.RefundConversion(ctx, inputFromRow(conv), workflows.RefundRequest{
-		RefundID: refundID, AmountCents: in.AmountCents, DedupeKey: dedupe,
+		RefundID: refundID, AmountCents: amount, DedupeKey: dedupe,
 	})
 	if errors.Is(err, workflows.ErrOverRefund) {
 		return Refund{}, invalid("over_refund", "%v", strings.TrimPrefix(err.Error(), workflows.ErrOverRefund.Error()+": "))

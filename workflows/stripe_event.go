@@ -1,0 +1,73 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// StripeEventWorkflowName names the workflow that processes one Stripe
+// event; its id is stripe-event-<evt id>.
+const StripeEventWorkflowName = "StripeEventWorkflow"
+
+// Names of the Stripe event activities (registered by the worker from
+// internal/stripeconnect; named here so this package need not import it).
+const (
+	ActivityProcessStripeEvent = "ProcessStripeEvent"
+	ActivityParkStripeEvent    = "ParkStripeEvent"
+)
+
+// ErrTypeBadStripeEvent is an event no retry can make sense of.
+const ErrTypeBadStripeEvent = "BadStripeEvent"
+
+// StripeEventInput names the stored event to process.
+type StripeEventInput struct {
+	EventID string
+	// ParkAfter bounds the retries of an event that cannot be processed
+	// yet (a refund whose payment has not arrived): then it is parked.
+	ParkAfter time.Duration
+}
+
+// StripeEventWorkflow processes one stored Stripe event: a paid invoice or
+// checkout becomes a conversion, a refund or dispute a refund. The activity
+// is retried with backoff, so an event that arrived before the one it
+// depends on waits for it; after ParkAfter it is parked, with the reason,
+// for an operator to see. The event's money moves in the conversion's own
+// workflow, keyed by the Stripe ids, so a retry moves nothing twice.
+func StripeEventWorkflow(ctx workflow.Context, in StripeEventInput) (string, error) {
+	park := in.ParkAfter
+	if park <= 0 {
+		park = time.Hour
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: park,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			NonRetryableErrorTypes: []string{ErrTypeBadStripeEvent},
+		},
+	})
+	var note string
+	err := workflow.ExecuteActivity(actx, ActivityProcessStripeEvent, in.EventID).Get(ctx, &note)
+	if err == nil {
+		return note, nil
+	}
+	workflow.GetLogger(ctx).Warn("stripe event parked", "event_id", in.EventID, "error", err)
+	pctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+	})
+	reason := err.Error()
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		reason = appErr.Message()
+	}
+	if err := workflow.ExecuteActivity(pctx, ActivityParkStripeEvent, in.EventID, reason).Get(ctx, nil); err != nil {
+		return "", err
+	}
+	return "parked: " + reason, nil
+}
