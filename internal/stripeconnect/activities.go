@@ -393,7 +393,9 @@ func (e *event) notYet(ctx context.Context, c *stripe.Customer, what string) (st
 	return "", "", temporal.NewApplicationError(what+": no conversion recorded for it yet (the payment event may not have arrived)", "ConversionNotYet")
 }
 
-func idOf[T interface{ *stripe.Invoice | *stripe.PaymentIntent }](v T) string {
+func idOf[T interface {
+	*stripe.Invoice | *stripe.PaymentIntent
+}](v T) string {
 	switch x := any(v).(type) {
 	case *stripe.Invoice:
 		if x != nil {
