@@ -5,13 +5,15 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
 SQLC    := $(BIN)/sqlc
+STRIPE_MOCK := $(BIN)/stripe-mock
 export TEMPORAL_CLI := $(TEMPORAL)
+export STRIPE_MOCK
 
 .PHONY: all tools build dev demo test check generate check-generated fmt clean chromium
 
 all: build
 
-tools: $(TEMPORAL) $(SQLC) chromium
+tools: $(TEMPORAL) $(SQLC) $(STRIPE_MOCK) chromium
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -30,6 +32,10 @@ $(TEMPORAL): tools/temporal/go.mod tools/temporal/go.sum
 $(SQLC): tools/sqlc/go.mod tools/sqlc/go.sum
 	@echo "building sqlc into bin/; the first build takes a few minutes"
 	cd tools/sqlc && CGO_ENABLED=1 $(GO) build -o $(SQLC) github.com/sqlc-dev/sqlc/cmd/sqlc
+
+# stripe-mock, the Stripe API double the Stripe tests call.
+$(STRIPE_MOCK): tools/stripe-mock/go.mod tools/stripe-mock/go.sum
+	cd tools/stripe-mock && $(GO) build -o $(STRIPE_MOCK) github.com/stripe/stripe-mock
 
 build:
 	$(GO) build -o $(BIN)/agentlinks ./cmd/agentlinks

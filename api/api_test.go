@@ -19,6 +19,7 @@ import (
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/stripeconnect"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 	"github.com/agentlinks/agentlinks/internal/tracking"
 	"github.com/agentlinks/agentlinks/workflows"
@@ -27,8 +28,10 @@ import (
 // The package shares one database, one Temporal dev server and one worker;
 // every test makes its own app, so tests do not see each other's data.
 var (
-	database *testenv.Database
-	srv      *httptest.Server
+	database  *testenv.Database
+	srv       *httptest.Server
+	noStripe  *httptest.Server
+	stripeSvc *stripeconnect.Service
 )
 
 func TestMain(m *testing.M) {
@@ -36,16 +39,38 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	stack, err := testenv.NewStack(context.Background())
+	ctx := context.Background()
+	stack, err := testenv.NewStackWithoutWorker(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer stack.Close()
 	database = stack.DB
+	mock, err := testenv.StartStripeMock(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer mock.Stop()
+	oauth := httptest.NewServer(stripeOAuth{})
+	defer oauth.Close()
+
 	svc := tracking.New(database.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
-	srv = httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	stripeSvc = stripeconnect.New(stripeconnect.Config{
+		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret,
+		APIBase: mock.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,
+	}, database.Pool, stack.Temporal, stack.TaskQueue)
+	if err := stack.StartWorker(stripeconnect.NewActivities(stripeSvc, svc)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv = httptest.NewServer(api.New(api.Deps{Tracking: svc, Stripe: stripeSvc, Logger: quiet}))
 	defer srv.Close()
+	// The same API with Stripe not configured.
+	noStripe = httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: quiet}))
+	defer noStripe.Close()
 	return m.Run()
 }
 

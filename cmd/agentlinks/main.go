@@ -28,11 +28,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/db/migrate"
 	"github.com/agentlinks/agentlinks/examples/demosite"
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/stripeconnect"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
 	"github.com/agentlinks/agentlinks/worker"
 )
@@ -51,11 +53,17 @@ Usage:
                          [--keyless-conversions] [--currency usd] [--cookie-days 60] [--json]
   agentlinks apps update --app APP_ID --allowed-origin https://shop.example.com [--allowed-origin …] [--json]
                                   set the sites whose pages may use agentlinks.js (CORS)
+  agentlinks apps connect-stripe --app APP_ID --account acct_…
+                                  link a Stripe account by hand (support cases)
   agentlinks creators create --app APP_ID --email E [--json]
+  agentlinks stripe-events [--status parked]
+                                  list Stripe events by outcome (received, processed, ignored, parked)
 
 Configuration (environment): DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
-HTTP_ADDR, TASK_QUEUE, DATA_DIR, TEMPORAL_UI_URL, TEMPORAL_CLI, CLICK_DEDUPE_WINDOW,
-LOG_LEVEL. See README.md.
+HTTP_ADDR, PUBLIC_URL, TASK_QUEUE, DATA_DIR, TEMPORAL_UI_URL, TEMPORAL_CLI,
+CLICK_DEDUPE_WINDOW, LOG_LEVEL, STRIPE_SECRET_KEY, STRIPE_CLIENT_ID,
+STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE, STRIPE_CONNECT_BASE, STRIPE_PARK_AFTER.
+See README.md.
 `
 
 func main() {
@@ -110,8 +118,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate.Up(ctx, cfg.DatabaseURL)
 	case "demo":
 		return demo(ctx, rest, stderr)
+	case "stripe-events":
+		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return stripeEvents(ctx, pool, rest, stdout)
 	case "apps", "creators":
-		if len(rest) == 0 || (rest[0] != "create" && !(cmd == "apps" && rest[0] == "update")) {
+		if len(rest) == 0 || (rest[0] != "create" && !(cmd == "apps" && (rest[0] == "update" || rest[0] == "connect-stripe"))) {
 			return usageError{fmt.Sprintf("%s: unknown subcommand", cmd)}
 		}
 		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
@@ -121,6 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer pool.Close()
 		if cmd == "apps" && rest[0] == "update" {
 			return appsUpdate(ctx, pool, rest[1:], stdout)
+		}
+		if cmd == "apps" && rest[0] == "connect-stripe" {
+			return appsConnectStripe(ctx, pool, rest[1:], stdout)
 		}
 		if cmd == "apps" {
 			return appsCreate(ctx, pool, rest[1:], stdout)
@@ -349,6 +367,46 @@ func demo(ctx context.Context, args []string, stderr io.Writer) error {
 	}()
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	return nil
+}
+
+func appsConnectStripe(ctx context.Context, pool *pgxpool.Pool, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("apps connect-stripe", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	app := fs.String("app", "", "the app id (required)")
+	account := fs.String("account", "", "the Stripe account id, acct_… (required)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"apps connect-stripe: " + err.Error()}
+	}
+	if *app == "" || *account == "" {
+		return usageError{"apps connect-stripe: --app and --account are required"}
+	}
+	if err := stripeconnect.Link(ctx, db.New(pool), *app, *account); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "app %s is connected to Stripe account %s\n", *app, *account)
+	return nil
+}
+
+// stripeEvents lists Stripe events by outcome; parked ones need an operator.
+func stripeEvents(ctx context.Context, pool *pgxpool.Pool, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("stripe-events", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	status := fs.String("status", "parked", "received, processed, ignored or parked")
+	if err := fs.Parse(args); err != nil {
+		return usageError{"stripe-events: " + err.Error()}
+	}
+	rows, err := db.New(pool).ListStripeEventsByStatus(ctx, *status)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	for _, r := range rows {
+		if err := enc.Encode(map[string]any{"id": r.ID, "type": r.Type, "account": r.Account, "app_id": r.AppID,
+			"status": r.Status, "note": r.Note, "received_at": r.ReceivedAt}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
