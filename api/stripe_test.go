@@ -281,6 +281,14 @@ func TestStripeEventsThatMoveNoMoney(t *testing.T) {
 	if ev := settled(t, eventID(bad)); ev.Status != "ignored" {
 		t.Fatalf("unknown ref: %+v", ev)
 	}
+	// A payment in another currency than the program's is not converted silently.
+	eur := invoice("in_eur", "cus_eur", 5000, 0, map[string]string{"agentlinks_ref": p.ref})
+	eur["currency"] = "eur"
+	foreign := p.event("", "invoice.paid", eur)
+	expect(t, deliver(t, foreign, webhookSecret), 200, "")
+	if ev := settled(t, eventID(foreign)); ev.Status != "ignored" || !strings.Contains(ev.Note, "eur") {
+		t.Fatalf("invoice in eur for a usd program: %+v", ev)
+	}
 	if p.countConversions(t) != 0 || ledgerCount(t, p.appID) != 0 {
 		t.Fatal("events for customers with no (valid) ref moved money")
 	}

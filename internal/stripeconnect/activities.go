@@ -212,7 +212,7 @@ func (e *event) invoicePaid() (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	return e.convert(ctx, ref, customerID, inv.ID, amount, "invoice "+inv.ID)
+	return e.convert(ctx, ref, customerID, inv.ID, string(inv.Currency), amount, "invoice "+inv.ID)
 }
 
 func (e *event) checkoutCompleted() (string, string, error) {
@@ -257,15 +257,17 @@ func (e *event) checkoutCompleted() (string, string, error) {
 	if user == "" {
 		user = cs.ID
 	}
-	return e.convert(ctx, ref, user, txn, amount, "checkout "+cs.ID)
+	return e.convert(ctx, ref, user, txn, string(cs.Currency), amount, "checkout "+cs.ID)
 }
 
-func (e *event) convert(ctx context.Context, ref, user, txn string, amount int64, what string) (string, string, error) {
+// convert records the conversion; a currency other than the program's is
+// refused (ignored with the reason), never converted silently.
+func (e *event) convert(ctx context.Context, ref, user, txn, currency string, amount int64, what string) (string, string, error) {
 	if ref == "" {
 		return statusIgnored, what + ": the customer has no " + RefMetadataKey, nil
 	}
 	c, _, err := e.a.tracking.RecordFor(ctx, e.app.ID, tracking.ConversionInput{
-		Ref: ref, UserID: user, AmountCents: amount, TransactionID: txn,
+		Ref: ref, UserID: user, AmountCents: amount, TransactionID: txn, Currency: currency,
 	})
 	var te *tracking.Error
 	if errors.As(err, &te) {
