@@ -56,6 +56,10 @@ Usage:
   agentlinks apps connect-stripe --app APP_ID --account acct_…
                                   link a Stripe account by hand (support cases)
   agentlinks creators create --app APP_ID --email E [--json]
+  agentlinks stripe-test-event --type invoice.paid --account acct_… --ref CODE [--amount 10000] [--invoice in_…]
+  agentlinks stripe-test-event --type charge.refunded --account acct_… --invoice in_… --amount 10000 --refunded 5000
+                                  sign an event with STRIPE_WEBHOOK_SECRET and post it to the webhook
+                                  (try Stripe Connect locally, without Stripe)
   agentlinks stripe-events [--status parked]
                                   list Stripe events by outcome (received, processed, ignored, parked)
 
@@ -118,6 +122,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate.Up(ctx, cfg.DatabaseURL)
 	case "demo":
 		return demo(ctx, rest, stderr)
+	case "stripe-test-event":
+		return stripeTestEvent(ctx, cfg, rest, stdout)
 	case "stripe-events":
 		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 		if err != nil {
