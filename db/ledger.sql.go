@@ -86,6 +86,17 @@ func (q *Queries) ConversionLedger(ctx context.Context) ([]ConversionLedgerRow, 
 	return items, nil
 }
 
+const countTransfers = `-- name: CountTransfers :one
+SELECT count(*) FROM ledger_transfers
+`
+
+func (q *Queries) CountTransfers(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countTransfers)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const creatorBalances = `-- name: CreatorBalances :one
 SELECT
     coalesce(sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents ELSE 0 END)
@@ -184,6 +195,51 @@ func (q *Queries) ListConversions(ctx context.Context) ([]Conversion, error) {
 			&i.CreatedAt,
 			&i.AvailableAt,
 			&i.ReleasedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const mislabeledTransfers = `-- name: MislabeledTransfers :many
+SELECT t.transfer_key, t.app_id, t.creator_id, c.id AS conversion_id, c.app_id AS conversion_app_id, c.creator_id AS conversion_creator_id
+FROM ledger_transfers t JOIN conversions c ON c.id = t.conversion_id
+WHERE t.app_id <> c.app_id OR t.creator_id <> c.creator_id
+ORDER BY t.id
+`
+
+type MislabeledTransfersRow struct {
+	TransferKey         string
+	AppID               string
+	CreatorID           string
+	ConversionID        string
+	ConversionAppID     string
+	ConversionCreatorID string
+}
+
+// Transfers whose app or creator is not their conversion's: a balance
+// summed by creator would then disagree with the conversions.
+func (q *Queries) MislabeledTransfers(ctx context.Context) ([]MislabeledTransfersRow, error) {
+	rows, err := q.db.Query(ctx, mislabeledTransfers)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MislabeledTransfersRow{}
+	for rows.Next() {
+		var i MislabeledTransfersRow
+		if err := rows.Scan(
+			&i.TransferKey,
+			&i.AppID,
+			&i.CreatorID,
+			&i.ConversionID,
+			&i.ConversionAppID,
+			&i.ConversionCreatorID,
 		); err != nil {
 			return nil, err
 		}

@@ -42,3 +42,14 @@ FROM (
 ) t
 GROUP BY account
 ORDER BY account;
+
+-- name: CountTransfers :one
+SELECT count(*) FROM ledger_transfers;
+
+-- name: MislabeledTransfers :many
+-- Transfers whose app or creator is not their conversion's: a balance
+-- summed by creator would then disagree with the conversions.
+SELECT t.transfer_key, t.app_id, t.creator_id, c.id AS conversion_id, c.app_id AS conversion_app_id, c.creator_id AS conversion_creator_id
+FROM ledger_transfers t JOIN conversions c ON c.id = t.conversion_id
+WHERE t.app_id <> c.app_id OR t.creator_id <> c.creator_id
+ORDER BY t.id;

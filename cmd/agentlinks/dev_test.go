@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -135,6 +136,19 @@ func TestDevStackEndToEnd(t *testing.T) {
 	bad, err := ledger.Check(ctx, db.New(pool))
 	if err != nil || len(bad) > 0 {
 		t.Fatalf("ledger invariants: %v %v", err, bad)
+	}
+	var verify bytes.Buffer
+	if err := run(ctx, []string{"verify-ledger"}, &verify, io.Discard); err != nil || !strings.HasPrefix(verify.String(), "ledger ok") {
+		t.Fatalf("verify-ledger: %v %s", err, verify.String())
+	}
+	// Damage the books: verify-ledger fails and names the conversion.
+	if _, err := pool.Exec(ctx, `INSERT INTO ledger_transfers (transfer_key, app_id, creator_id, conversion_id, debit_account, credit_account, amount_cents, kind)
+		SELECT 'bug', app_id, creator_id, id, 'app', 'creator_available', 1, 'credit' FROM conversions WHERE dedupe_key = 'txn:ch_2'`); err != nil {
+		t.Fatal(err)
+	}
+	verify.Reset()
+	if err := run(ctx, []string{"verify-ledger"}, &verify, io.Discard); !errors.Is(err, errLedger) || !strings.Contains(verify.String(), second["conversion_id"].(string)) {
+		t.Fatalf("verify-ledger on damaged books: %v %s", err, verify.String())
 	}
 
 	// Ctrl-C stops all of it cleanly.

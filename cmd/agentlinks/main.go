@@ -33,6 +33,7 @@ import (
 	"github.com/agentlinks/agentlinks/examples/demosite"
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/stripeconnect"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
@@ -47,6 +48,8 @@ Usage:
   agentlinks api                  serve the HTTP API (production)
   agentlinks worker               run the Temporal worker (production)
   agentlinks migrate              apply database migrations
+  agentlinks verify-ledger        check every money invariant over the whole database;
+                                  exits 1 and prints the offending rows when one fails
   agentlinks demo --app APP_ID [--addr 127.0.0.1:8081] [--api http://127.0.0.1:8080]
                                   serve the demo shop that uses agentlinks.js
   agentlinks apps create --name N --commission-percent 30 [--hold-period 336h]
@@ -122,6 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate.Up(ctx, cfg.DatabaseURL)
 	case "demo":
 		return demo(ctx, rest, stderr)
+	case "verify-ledger":
+		return verifyLedger(ctx, cfg, stdout)
 	case "stripe-test-event":
 		return stripeTestEvent(ctx, cfg, rest, stdout)
 	case "stripe-events":
@@ -414,5 +419,33 @@ func stripeEvents(ctx context.Context, pool *pgxpool.Pool, args []string, stdout
 			return err
 		}
 	}
+	return nil
+}
+
+// errLedger makes verify-ledger exit non-zero after printing the rows.
+var errLedger = errors.New("ledger invariants violated")
+
+func verifyLedger(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	q := db.New(pool)
+	bad, err := ledger.Check(ctx, q)
+	if err != nil {
+		return fmt.Errorf("verify ledger: %w", err)
+	}
+	for _, b := range bad {
+		fmt.Fprintln(stdout, b)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %d problems", errLedger, len(bad))
+	}
+	n, err := q.CountTransfers(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ledger ok: %d transfers, every invariant holds\n", n)
 	return nil
 }

@@ -16,6 +16,11 @@ import (
 //   - what the ledger reversed equals what the refunds table says, and the
 //     conversion's refunded amount equals the sum of its refunds;
 //   - the balances agree with the conversion's status;
+//   - per creator and program, the balances summed from the ledger equal
+//     what that creator's conversions leave them, and every transfer is
+//     labelled with its conversion's app and creator;
+//   - platform revenue and pending fees equal the fees of the released and
+//     the pending conversions, less what was reversed;
 //   - every account, summed over the platform, nets to zero (double entry).
 func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 	var bad []string
@@ -34,6 +39,9 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 		}
 		bal[r.ConversionID][r.Account] = r.BalanceCents
 	}
+	type creatorKey struct{ app, creator string }
+	owed := map[creatorKey]int64{}
+	var feePending, feeRevenue int64
 	for _, c := range convs {
 		b := bal[c.ID]
 		ref, err := q.SumRefunds(ctx, c.ID)
@@ -59,6 +67,12 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 			add("refunded_cents %d != sum of refunds %d", c.RefundedCents, ref.AmountCents)
 		}
 		leftNet := c.NetCommissionCents - ref.NetCommissionCents
+		owed[creatorKey{c.AppID, c.CreatorID}] += leftNet
+		if leftFee := c.PlatformFeeCents - ref.PlatformFeeCents; c.Status == "pending" {
+			feePending += leftFee
+		} else if c.ReleasedAt != nil {
+			feeRevenue += leftFee
+		}
 		switch c.Status {
 		case "pending":
 			if pending != leftNet || avail != 0 {
@@ -75,13 +89,39 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 			}
 		}
 	}
+	for k, want := range owed {
+		cb, err := q.CreatorBalances(ctx, db.CreatorBalancesParams{AppID: k.app, CreatorID: k.creator})
+		if err != nil {
+			return nil, err
+		}
+		if got := cb.PendingCents + cb.AvailableCents + cb.PaidCents; got != want {
+			bad = append(bad, fmt.Sprintf("creator %s in app %s: pending %d + available %d + paid %d = %d, but their conversions leave them %d",
+				k.creator, k.app, cb.PendingCents, cb.AvailableCents, cb.PaidCents, got, want))
+		}
+	}
+	mislabeled, err := q.MislabeledTransfers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mislabeled {
+		bad = append(bad, fmt.Sprintf("transfer %s is labelled app %s creator %s, but conversion %s is app %s creator %s",
+			m.TransferKey, m.AppID, m.CreatorID, m.ConversionID, m.ConversionAppID, m.ConversionCreatorID))
+	}
 	totals, err := q.AccountTotals(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var sum int64
+	accounts := map[string]int64{}
 	for _, t := range totals {
 		sum += t.BalanceCents
+		accounts[t.Account] = t.BalanceCents
+	}
+	if accounts[PlatformPending] != feePending {
+		bad = append(bad, fmt.Sprintf("platform pending fees %d, but the pending conversions' fees are %d", accounts[PlatformPending], feePending))
+	}
+	if accounts[PlatformRevenue] != feeRevenue {
+		bad = append(bad, fmt.Sprintf("platform revenue %d, but the released conversions' fees are %d", accounts[PlatformRevenue], feeRevenue))
 	}
 	if sum != 0 {
 		bad = append(bad, fmt.Sprintf("accounts sum to %d, not 0", sum))
