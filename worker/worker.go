@@ -33,12 +33,20 @@ func Register(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
 	RegisterActivity(any)
 }, acts *activities.Activities, more ...any) {
-	r.RegisterWorkflowWithOptions(workflows.ConversionWorkflow, workflow.RegisterOptions{Name: workflows.ConversionWorkflowName})
-	r.RegisterWorkflowWithOptions(workflows.StripeEventWorkflow, workflow.RegisterOptions{Name: workflows.StripeEventWorkflowName})
+	RegisterWorkflows(r)
 	r.RegisterActivity(acts)
 	for _, m := range more {
 		r.RegisterActivity(m)
 	}
+}
+
+// RegisterWorkflows registers every workflow under its stable name (also
+// on a replayer, which takes no activities).
+func RegisterWorkflows(r interface {
+	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
+}) {
+	r.RegisterWorkflowWithOptions(workflows.ConversionWorkflow, workflow.RegisterOptions{Name: workflows.ConversionWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.StripeEventWorkflow, workflow.RegisterOptions{Name: workflows.StripeEventWorkflowName})
 }
 
 // EnsureSearchAttributes registers the custom search attributes on the

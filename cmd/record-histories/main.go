@@ -1,0 +1,192 @@
+// Command record-histories runs each workflow through its paths on a real
+// Temporal dev server and writes their event histories to
+// workflows/testdata/histories, where the replay test checks that the
+// workflow code still replays them: a change that would break running
+// workflows fails the tests. Run it only when adding a path, or after a
+// change made safe with workflow.GetVersion, and commit the files:
+//
+//	go run ./cmd/record-histories
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/stripe/stripe-go/v76/webhook"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/stripeconnect"
+	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/internal/tracking"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+func main() {
+	if err := record(context.Background(), "workflows/testdata/histories"); err != nil {
+		fmt.Fprintln(os.Stderr, "record-histories:", err)
+		os.Exit(1)
+	}
+}
+
+func record(ctx context.Context, dir string) error {
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	stack, err := testenv.NewStackWithoutWorker(ctx)
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	mock, err := testenv.StartStripeMock(ctx)
+	if err != nil {
+		return err
+	}
+	defer mock.Stop()
+	svc := tracking.New(stack.DB.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	const secret = "whsec_record"
+	st := stripeconnect.New(stripeconnect.Config{SecretKey: "sk_test_record", WebhookSecret: secret, APIBase: mock.URL, ParkAfter: 2 * time.Second},
+		stack.DB.Pool, stack.Temporal, stack.TaskQueue)
+	if err := stack.StartWorker(stripeconnect.NewActivities(st, svc)); err != nil {
+		return err
+	}
+	app, err := programs.CreateApp(ctx, stack.DB.Pool, programs.NewApp{Name: "Record", CommissionBPS: 3000, Hold: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	en, err := programs.Enroll(ctx, stack.DB.Pool, app.App.ID, "creator@example.com")
+	if err != nil {
+		return err
+	}
+	key := app.SecretKey
+	convert := func(txn string, amount int64) (tracking.Conversion, error) {
+		c, _, err := svc.Conversion(ctx, tracking.ConversionInput{Ref: en.RefCode, UserID: "usr_1", AmountCents: amount, TransactionID: txn, Bearer: key})
+		return c, err
+	}
+	refund := func(txn string, amount int64) error {
+		_, err := svc.Refund(ctx, tracking.RefundInput{Ref: en.RefCode, AmountCents: amount, TransactionID: txn, Bearer: key})
+		return err
+	}
+	wait := func(wid string) error {
+		return stack.Temporal.GetWorkflow(ctx, wid, "").Get(ctx, nil)
+	}
+	histories := map[string]string{} // file name -> workflow id (latest run)
+
+	// Hold then release; a duplicate record on the way.
+	c, err := convert("release", 10000)
+	if err != nil {
+		return err
+	}
+	if _, err := convert("release", 10000); err != nil {
+		return err
+	}
+	histories["conversion-release"] = c.WorkflowID
+	// Partial refund mid-hold, an over-refund refused, then release.
+	if c, err = convert("partial", 10000); err != nil {
+		return err
+	}
+	if err := refund("partial", 2500); err != nil {
+		return err
+	}
+	if err := refund("partial", 99999); err == nil {
+		return fmt.Errorf("over-refund accepted")
+	}
+	histories["conversion-partial-refund"] = c.WorkflowID
+	// Full refund ends the hold early.
+	if c, err = convert("full", 999); err != nil {
+		return err
+	}
+	if err := refund("full", 999); err != nil {
+		return err
+	}
+	histories["conversion-full-refund"] = c.WorkflowID
+	for _, wid := range histories {
+		if err := wait(wid); err != nil {
+			return err
+		}
+	}
+	// A refund after release: a second run that claws back.
+	if err := refund("release", 4000); err != nil {
+		return err
+	}
+	histories["conversion-clawback"] = histories["conversion-release"]
+	if err := wait(histories["conversion-clawback"]); err != nil {
+		return err
+	}
+	if err := writeHistory(ctx, stack.Temporal, dir, "conversion-release", histories["conversion-release"], true); err != nil {
+		return err
+	}
+	delete(histories, "conversion-release")
+
+	// Stripe events: one processed, one parked (a refund whose payment never came).
+	if err := stripeconnect.Link(ctx, stackQueries(stack), app.App.ID, "acct_record"); err != nil {
+		return err
+	}
+	for name, evt := range map[string]map[string]any{
+		"stripe-invoice-paid": {"id": "evt_record_paid", "type": "invoice.paid", "object": map[string]any{
+			"id": "in_record", "object": "invoice", "amount_paid": 5000, "tax": 0,
+			"customer": map[string]any{"id": "cus_record", "object": "customer", "metadata": map[string]string{"agentlinks_ref": en.RefCode}}}},
+		"stripe-refund-parked": {"id": "evt_record_orphan", "type": "charge.refunded", "object": map[string]any{
+			"id": "ch_orphan", "object": "charge", "amount": 5000, "amount_refunded": 5000, "invoice": "in_never", "customer": "cus_record"}},
+	} {
+		payload, _ := json.Marshal(map[string]any{"id": evt["id"], "object": "event", "type": evt["type"], "account": "acct_record",
+			"created": time.Now().Unix(), "data": map[string]any{"object": evt["object"]}})
+		signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
+		if _, err := st.Receive(ctx, payload, signed.Header); err != nil {
+			return err
+		}
+		wid := "stripe-event-" + evt["id"].(string)
+		if err := wait(wid); err != nil {
+			return err
+		}
+		histories[name] = wid
+	}
+	for name, wid := range histories {
+		if err := writeHistory(ctx, stack.Temporal, dir, name, wid, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeHistory saves a run's history; first picks the workflow's first run
+// instead of its latest.
+func writeHistory(ctx context.Context, c client.Client, dir, name, wid string, first bool) error {
+	runID := ""
+	if first {
+		desc, err := c.DescribeWorkflowExecution(ctx, wid, "")
+		if err != nil {
+			return err
+		}
+		runID = desc.GetWorkflowExecutionInfo().GetFirstRunId()
+	}
+	it := c.GetWorkflowHistory(ctx, wid, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := &historypb.History{}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return err
+		}
+		hist.Events = append(hist.Events, e)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, name+".json")
+	fmt.Println("wrote", path, len(hist.Events), "events")
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func stackQueries(s *testenv.Stack) *db.Queries { return db.New(s.DB.Pool) }
