@@ -9,7 +9,7 @@ STRIPE_MOCK := $(BIN)/stripe-mock
 export TEMPORAL_CLI := $(TEMPORAL)
 export STRIPE_MOCK
 
-.PHONY: all tools build dev demo test check generate check-generated fmt clean chromium
+.PHONY: all tools build dev demo test test-long check generate check-generated fmt clean chromium
 
 all: build
 
@@ -67,6 +67,12 @@ check: check-generated
 
 test: tools check
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The money properties at length: a million refund sequences against exact
+# rationals, and 20000 conversions through the real activities and database.
+test-long: tools
+	$(GO) test -count=1 -timeout 60m -run 'ReversalsSumExactly' ./internal/commission -commission.cases=1000000
+	$(GO) test -count=1 -timeout 60m -run 'MoneyMatchesExactModel' ./activities -money.cases=20000
 
 clean:
 	rm -rf $(BIN) .data
