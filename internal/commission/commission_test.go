@@ -1,8 +1,8 @@
 package commission
 
 import (
-	"flag"
 	"errors"
+	"flag"
 	"math/big"
 	"math/rand/v2"
 	"testing"
