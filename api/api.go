@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/agentlinks/agentlinks/internal/ratelimit"
 	"github.com/agentlinks/agentlinks/internal/stripeconnect"
 	"github.com/agentlinks/agentlinks/internal/tracking"
 )
@@ -45,12 +46,20 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// RequestTimeout bounds each request; 0 means 15 seconds.
 	RequestTimeout time.Duration
+	// RateLimitPerMinute limits the tracking endpoints per client address;
+	// each ref gets ten times as much (a popular link is clicked by many).
+	// 0 turns the limits off.
+	RateLimitPerMinute int
+	// TrustedProxies may name the client in X-Forwarded-For; none by default.
+	TrustedProxies []string
 }
 
 type server struct {
 	t       *tracking.Service
 	log     *slog.Logger
 	metrics *metrics
+	perIP   *ratelimit.Limiter
+	perRef  *ratelimit.Limiter
 }
 
 // New returns the HTTP handler of the API.
@@ -65,11 +74,15 @@ func New(d Deps) http.Handler {
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = 15 * time.Second
 	}
-	s := &server{t: d.Tracking, log: d.Logger, metrics: newMetrics(d.Registry)}
+	s := &server{t: d.Tracking, log: d.Logger, metrics: newMetrics(d.Registry),
+		perIP: ratelimit.New(d.RateLimitPerMinute), perRef: ratelimit.New(10 * d.RateLimitPerMinute)}
 	r := gin.New()
 	// No proxy is trusted unless configured: X-Forwarded-For from a client
-	// must not choose the visitor identity.
-	_ = r.SetTrustedProxies(nil)
+	// must not choose the visitor identity or dodge the rate limits.
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		d.Logger.Error("TRUSTED_PROXIES ignored", "error", err)
+		_ = r.SetTrustedProxies(nil)
+	}
 	r.Use(s.recover, s.observe, timeout(d.RequestTimeout))
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, &tracking.Error{Kind: kindNoRoute, Code: "not_found", Message: "no such endpoint: " + c.Request.Method + " " + c.Request.URL.Path})
@@ -91,7 +104,7 @@ func New(d Deps) http.Handler {
 	r.GET("/agentlinks.js", js.serve)
 	r.HEAD("/agentlinks.js", js.serve)
 
-	track := r.Group("/api/track", limitBody(MaxBodyBytes), s.cors)
+	track := r.Group("/api/track", limitBody(MaxBodyBytes), s.cors, s.limitIP)
 	for _, p := range []string{"/click", "/signup", "/conversion", "/refund"} {
 		track.OPTIONS(p, func(*gin.Context) {}) // answered by cors
 	}
@@ -122,7 +135,7 @@ type clickRequest struct {
 
 func (s *server) click(c *gin.Context) {
 	var req clickRequest
-	if !bind(c, &req) {
+	if !bind(c, &req) || !s.limitRef(c, req.Ref) {
 		return
 	}
 	res, err := s.t.Click(c.Request.Context(), tracking.ClickInput{
@@ -145,7 +158,7 @@ type signupRequest struct {
 
 func (s *server) signup(c *gin.Context) {
 	var req signupRequest
-	if !bind(c, &req) {
+	if !bind(c, &req) || !s.limitRef(c, req.Ref) {
 		return
 	}
 	ref, created, err := s.t.Signup(c.Request.Context(), tracking.SignupInput{
@@ -169,7 +182,7 @@ type conversionRequest struct {
 
 func (s *server) conversion(c *gin.Context) {
 	var req conversionRequest
-	if !bind(c, &req) {
+	if !bind(c, &req) || !s.limitRef(c, req.Ref) {
 		return
 	}
 	amount, err := cents(req.AmountCents)
@@ -204,7 +217,7 @@ type refundRequest struct {
 
 func (s *server) refund(c *gin.Context) {
 	var req refundRequest
-	if !bind(c, &req) {
+	if !bind(c, &req) || !s.limitRef(c, req.Ref) {
 		return
 	}
 	amount, err := cents(req.AmountCents)
@@ -296,6 +309,32 @@ func (s *server) cors(c *gin.Context) {
 		h.Set("Access-Control-Max-Age", "600")
 		c.AbortWithStatus(http.StatusNoContent)
 	}
+}
+
+// limitIP answers 429 to a client address over its rate.
+func (s *server) limitIP(c *gin.Context) {
+	if c.Request.Method == http.MethodOptions {
+		return
+	}
+	if ok, wait := s.perIP.Allow("ip:"+c.ClientIP(), time.Now()); !ok {
+		tooMany(c, wait, "too many requests from this address")
+	}
+}
+
+// limitRef answers 429 when one ref code gets more than its rate, whoever
+// sends it: a ref is public, and spraying one is how fake clicks are made.
+func (s *server) limitRef(c *gin.Context, ref string) bool {
+	if ok, wait := s.perRef.Allow("ref:"+strings.ToLower(strings.TrimSpace(ref)), time.Now()); !ok {
+		tooMany(c, wait, "too many requests for this ref code")
+		return false
+	}
+	return true
+}
+
+func tooMany(c *gin.Context, wait time.Duration, msg string) {
+	secs := int(wait/time.Second) + 1
+	c.Header("Retry-After", strconv.Itoa(secs))
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, errorBody("rate_limited", fmt.Sprintf("%s; retry in %d s", msg, secs)))
 }
 
 func sameOrigin(r *http.Request, origin string) bool {

@@ -32,6 +32,9 @@ var (
 	srv       *httptest.Server
 	noStripe  *httptest.Server
 	stripeSvc *stripeconnect.Service
+	// trackingSvc and quietLog build more API servers in tests.
+	trackingSvc *tracking.Service
+	quietLog    = slog.New(slog.NewTextHandler(io.Discard, nil))
 )
 
 func TestMain(m *testing.M) {
@@ -57,6 +60,7 @@ func run(m *testing.M) int {
 	defer oauth.Close()
 
 	svc := tracking.New(database.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	trackingSvc = svc
 	stripeSvc = stripeconnect.New(stripeconnect.Config{
 		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret,
 		APIBase: mock.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,

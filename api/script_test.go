@@ -6,8 +6,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
+	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/web"
 )
@@ -94,5 +97,32 @@ func TestCORSOnlyForAllowedOrigins(t *testing.T) {
 	}
 	if st := p.stats(t); st.num("clicks") != 1 {
 		t.Fatalf("want only the allowed page's click, got %s", st.raw)
+	}
+}
+
+func TestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
+	p := newProgram(t)
+	limited := httptest.NewServer(api.New(api.Deps{Tracking: trackingSvc, Logger: quietLog, RateLimitPerMinute: 3}))
+	defer limited.Close()
+	click := func(ip string) *http.Response {
+		req, _ := http.NewRequest("POST", limited.URL+"/api/track/click", strings.NewReader(`{"ref":"`+p.ref+`","visitor_id":"`+ip+`"}`))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	for i := 0; i < 3; i++ {
+		if res := click("v"); res.StatusCode != 202 {
+			t.Fatalf("click %d within the limit: %d", i+1, res.StatusCode)
+		}
+	}
+	res := click("v")
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: want 429 with Retry-After, got %d %v", res.StatusCode, res.Header)
+	}
+	if st := p.stats(t); st.num("clicks") != 3 {
+		t.Fatalf("a refused click was counted: %s", st.raw)
 	}
 }

@@ -80,8 +80,11 @@ func (d *deps) handler() http.Handler {
 	return api.New(api.Deps{
 		Tracking: d.tracking(),
 		Stripe:   d.stripe(),
-		Logger:   d.log,
-		Registry: d.registry,
+
+		RateLimitPerMinute: d.cfg.RateLimit,
+		TrustedProxies:     d.cfg.TrustedProxies,
+		Logger:             d.log,
+		Registry:           d.registry,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()

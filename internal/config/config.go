@@ -5,6 +5,8 @@ package config
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +23,8 @@ type Config struct {
 	ClickDedupeWindow time.Duration // CLICK_DEDUPE_WINDOW: one unique click per visitor per ref per window
 	LogLevel          string        // LOG_LEVEL: debug, info, warn, error
 	PublicURL         string        // PUBLIC_URL: this API as browsers and Stripe reach it
+	RateLimit         int           // RATE_LIMIT_PER_MINUTE: tracking calls per client address (x10 per ref); 0 is off
+	TrustedProxies    []string      // TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client
 
 	StripeSecretKey     string        // STRIPE_SECRET_KEY
 	StripeClientID      string        // STRIPE_CLIENT_ID: the Connect application, ca_…
@@ -57,6 +61,12 @@ func FromEnv() (Config, error) {
 	}
 	if c.StripeParkAfter, err = duration("STRIPE_PARK_AFTER", time.Hour); err != nil {
 		return c, err
+	}
+	if c.RateLimit, err = strconv.Atoi(env("RATE_LIMIT_PER_MINUTE", "600")); err != nil || c.RateLimit < 0 {
+		return c, fmt.Errorf("RATE_LIMIT_PER_MINUTE=%q: want a whole number, 0 to turn the limits off", os.Getenv("RATE_LIMIT_PER_MINUTE"))
+	}
+	if v := env("TRUSTED_PROXIES", ""); v != "" {
+		c.TrustedProxies = strings.Split(v, ",")
 	}
 	return c, nil
 }
