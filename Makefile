@@ -9,7 +9,7 @@ STRIPE_MOCK := $(BIN)/stripe-mock
 export TEMPORAL_CLI := $(TEMPORAL)
 export STRIPE_MOCK
 
-.PHONY: all tools build dev demo test test-long check generate check-generated fmt clean chromium
+.PHONY: all tools build dev demo test test-long fuzz check generate check-generated fmt clean chromium
 
 all: build
 
@@ -67,6 +67,14 @@ check: check-generated
 
 test: tools check
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+# Fuzz every JSON endpoint and the Stripe webhook (no panic, no 5xx, no money
+# moved by a refused request); the corpus lives in api/testdata/fuzz.
+FUZZTIME ?= 5m
+fuzz: tools
+	$(GO) test -run='^$$' -fuzz=FuzzTrackEndpoints -fuzztime=$(FUZZTIME) ./api
+	$(GO) test -run='^$$' -fuzz=FuzzStripeWebhook -fuzztime=$(FUZZTIME) ./api
 
 # The money properties at length: a million refund sequences against exact
 # rationals, and 20000 conversions through the real activities and database.

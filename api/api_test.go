@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"io"
 	"log/slog"
 	"net/http"
@@ -43,6 +45,20 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	ctx := context.Background()
+	flag.Parse()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		// A fuzzing worker process: it uses the stack its coordinator
+		// started (and passed down in the environment) instead of its own.
+		pool, err := pgxpool.New(ctx, os.Getenv("AGENTLINKS_TEST_DB"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer pool.Close()
+		database = &testenv.Database{URL: os.Getenv("AGENTLINKS_TEST_DB"), Pool: pool}
+		srv = &httptest.Server{URL: os.Getenv("AGENTLINKS_TEST_API")}
+		return m.Run()
+	}
 	stack, err := testenv.NewStackWithoutWorker(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -75,6 +91,8 @@ func run(m *testing.M) int {
 	// The same API with Stripe not configured.
 	noStripe = httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: quiet}))
 	defer noStripe.Close()
+	os.Setenv("AGENTLINKS_TEST_DB", database.URL)
+	os.Setenv("AGENTLINKS_TEST_API", srv.URL)
 	return m.Run()
 }
 

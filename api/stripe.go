@@ -52,6 +52,10 @@ func (h *stripeHandlers) webhook(c *gin.Context) {
 		fail(c, &tracking.Error{Kind: kindBadRequest, Code: "invalid_signature", Message: err.Error()})
 		return
 	}
+	if errors.Is(err, stripeconnect.ErrMalformed) {
+		fail(c, &tracking.Error{Kind: kindBadRequest, Code: "invalid_event", Message: err.Error()})
+		return
+	}
 	if err != nil {
 		fail(c, err)
 		return

@@ -11,7 +11,7 @@ CREATE TABLE stripe_events (
     type         text NOT NULL,
     account      text NOT NULL DEFAULT '',      -- the connected account, acct_…
     app_id       text REFERENCES apps (id),
-    payload      jsonb NOT NULL,
+    payload      bytea NOT NULL,                -- the signed body, byte for byte
     status       text NOT NULL DEFAULT 'received'
                  CHECK (status IN ('received', 'processed', 'ignored', 'parked')),
     note         text NOT NULL DEFAULT '',      -- why ignored or parked, or what it did

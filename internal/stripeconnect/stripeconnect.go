@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,12 @@ func (s *Service) ConnectEnabled() error {
 // ErrBadSignature is a webhook delivery that is not from Stripe, or too old.
 var ErrBadSignature = errors.New("bad stripe signature")
 
+// ErrMalformed is a signed delivery that is not a Stripe event.
+var ErrMalformed = errors.New("malformed stripe event")
+
+// eventName is what Stripe's ids, event types and account ids look like.
+var eventName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
+
 // Receive verifies a webhook delivery, stores the event once and starts its
 // processing. It returns once the event is durable: stored, and its
 // workflow started (or already there).
@@ -130,8 +137,9 @@ func (s *Service) Receive(ctx context.Context, payload []byte, signature string)
 	if err != nil {
 		return stripe.Event{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	if evt.ID == "" || evt.Type == "" {
-		return stripe.Event{}, fmt.Errorf("%w: the event has no id or type", ErrBadSignature)
+	if !eventName.MatchString(evt.ID) || !eventName.MatchString(string(evt.Type)) ||
+		(evt.Account != "" && !eventName.MatchString(evt.Account)) {
+		return evt, fmt.Errorf("%w: the event's id, type or account is malformed", ErrMalformed)
 	}
 	if _, err := s.q.InsertStripeEvent(ctx, db.InsertStripeEventParams{
 		ID: evt.ID, Type: string(evt.Type), Account: evt.Account, Payload: payload,

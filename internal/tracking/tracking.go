@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -59,7 +60,7 @@ func (s *Service) lookupRef(ctx context.Context, ref, appID string) (db.GetRefCo
 	if ref == "" {
 		return db.GetRefCodeRow{}, invalid("missing_ref", "ref is required: the creator's ref code from the ?ref= link")
 	}
-	if len(ref) > 64 {
+	if len(ref) > 64 || !isText(ref) {
 		return db.GetRefCodeRow{}, notFound("unknown_ref", "no creator has the ref code %.64q", ref)
 	}
 	row, err := s.Q.GetRefCode(ctx, strings.ToLower(ref))
@@ -126,7 +127,7 @@ func (s *Service) AppForKey(ctx context.Context, bearer string) (db.App, error) 
 // OriginAllowed reports whether pages on origin may call the tracking
 // endpoints of appID from a browser: the app's allowed origins (CORS).
 func (s *Service) OriginAllowed(ctx context.Context, appID, origin string) (bool, error) {
-	if appID == "" || origin == "" {
+	if appID == "" || origin == "" || !isText(appID) {
 		return false, nil
 	}
 	app, err := s.Q.GetApp(ctx, appID)
@@ -236,7 +237,7 @@ func (s *Service) Signup(ctx context.Context, in SignupInput) (Referral, bool, e
 		return Referral{}, false, err
 	}
 	email := strings.TrimSpace(in.Email)
-	if len(email) > maxEmailLen || (email != "" && !strings.Contains(email, "@")) {
+	if len(email) > maxEmailLen || !isText(email) || (email != "" && !strings.Contains(email, "@")) {
 		return Referral{}, false, invalid("invalid_email", "email %.64q is not an email address", email)
 	}
 	ref, err := s.Q.CreateReferral(ctx, db.CreateReferralParams{
@@ -326,6 +327,9 @@ func (s *Service) convert(ctx context.Context, row db.GetRefCodeRow, in Conversi
 		return Conversion{}, false, err
 	}
 	if c := strings.ToLower(strings.TrimSpace(in.Currency)); c != "" && c != app.Currency {
+		if !isText(c) || len(c) > 8 {
+			c = "an unknown currency"
+		}
 		return Conversion{}, false, invalid("currency_mismatch", "this app's program is in %s, not %s", app.Currency, c)
 	}
 	dedupe, err := dedupeKey("transaction_id", in.TransactionID, in.IdempotencyKey)
@@ -574,6 +578,9 @@ func (s *Service) GetConversion(ctx context.Context, bearer, id string) (Convers
 	if err != nil {
 		return Conversion{}, err
 	}
+	if !isText(id) || len(id) > maxIDLen {
+		return Conversion{}, notFound("conversion_not_found", "this app has no conversion %.64q", id)
+	}
 	row, err := s.Q.GetConversion(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.AppID != app.ID) {
 		return Conversion{}, notFound("conversion_not_found", "this app has no conversion %q", id)
@@ -669,6 +676,9 @@ func checkID(field, v string, required bool) error {
 	if required && strings.TrimSpace(v) == "" {
 		return invalid("missing_"+field, "%s is required", field)
 	}
+	if !isText(v) {
+		return invalid("invalid_"+field, "%s must be UTF-8 text without NUL characters", field)
+	}
 	if len(v) > maxIDLen {
 		return invalid("invalid_"+field, "%s is longer than %d characters", field, maxIDLen)
 	}
@@ -695,9 +705,17 @@ func dedupeKey(field, id, header string) (string, error) {
 	return "", nil
 }
 
+// clip keeps at most n bytes of s as storable text: valid UTF-8, no NUL
+// (PostgreSQL text holds neither invalid UTF-8 nor NUL).
 func clip(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 	if len(s) > n {
-		return s[:n]
+		s = strings.ToValidUTF8(s[:n], "")
 	}
 	return s
+}
+
+// isText reports whether s can be stored as PostgreSQL text.
+func isText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
