@@ -9,7 +9,7 @@ STRIPE_MOCK := $(BIN)/stripe-mock
 export TEMPORAL_CLI := $(TEMPORAL)
 export STRIPE_MOCK
 
-.PHONY: all tools build dev demo test test-long fuzz check generate check-generated fmt clean chromium
+.PHONY: all tools build dev demo test test-long fuzz chaos check generate check-generated fmt clean chromium
 
 all: build
 
@@ -75,6 +75,12 @@ FUZZTIME ?= 5m
 fuzz: tools
 	$(GO) test -run='^$$' -fuzz=FuzzTrackEndpoints -fuzztime=$(FUZZTIME) ./api
 	$(GO) test -run='^$$' -fuzz=FuzzStripeWebhook -fuzztime=$(FUZZTIME) ./api
+
+# The fault suite at length: 3000 conversions and refunds in flight through
+# five rounds of SIGKILLed workers and APIs and restarted Temporal and
+# PostgreSQL (make test runs a short form).
+chaos: tools
+	$(GO) test -count=1 -timeout 60m -v -run MoneySurvivesCrashes ./chaos -chaos.conversions=3000 -chaos.rounds=5 -chaos.clients=32
 
 # The money properties at length: a million refund sequences against exact
 # rationals, and 20000 conversions through the real activities and database.
