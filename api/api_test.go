@@ -596,3 +596,43 @@ func TestTwoRefundsRacingCannotOverRefund(t *testing.T) {
 	}
 	checkLedger(t)
 }
+
+// TestRefundRacingTheRelease sends refunds at the moment each conversion's
+// hold ends: whichever wins, the money ends exactly right.
+func TestRefundRacingTheRelease(t *testing.T) {
+	p := newProgram(t, func(a *programs.NewApp) { a.Hold = time.Second })
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			txn := fmt.Sprint("race_", i)
+			a := call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.ref, "user_id": "u", "amount_cents": 10000, "transaction_id": txn})
+			if a.status != 201 {
+				t.Errorf("conversion: %s", a.raw)
+				return
+			}
+			at, _ := time.Parse(time.RFC3339Nano, a.str("available_at"))
+			time.Sleep(time.Until(at) + time.Duration(i-6)*15*time.Millisecond)
+			if r := call(t, "POST", "/api/track/refund", p.key, map[string]any{"ref": p.ref, "amount_cents": 4000, "transaction_id": txn}); r.status != 200 {
+				t.Errorf("refund: %s", r.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if pending, available := p.balance(t); pending == 0 {
+			// 12 × (2850 − 1140): each kept 60% of its net, clawed back or not.
+			if available != 12*(2850-1140) {
+				t.Fatalf("want %d available, got %d", 12*(2850-1140), available)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("conversions still pending 15s after their hold")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	checkLedger(t)
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -417,4 +418,27 @@ func httpCall(t *testing.T, u, key string) answer {
 	a := answer{status: res.StatusCode}
 	_ = json.NewDecoder(res.Body).Decode(&a.body)
 	return a
+}
+
+func TestStripeSameEventConcurrentlyCreditsOnce(t *testing.T) {
+	p := newStripeProgram(t)
+	paid := p.event("", "invoice.paid", invoice("in_conc", "cus_conc", 7000, 0, map[string]string{"agentlinks_ref": p.ref}))
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a := deliver(t, paid, webhookSecret); a.status != 200 {
+				t.Errorf("concurrent delivery answered %d %s", a.status, a.raw)
+			}
+		}()
+	}
+	wg.Wait()
+	if ev := settled(t, eventID(paid)); ev.Status != "processed" {
+		t.Fatalf("%+v", ev)
+	}
+	if n := p.countConversions(t); n != 1 {
+		t.Fatalf("one event delivered 10 times at once made %d conversions", n)
+	}
+	checkLedger(t)
 }
