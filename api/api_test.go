@@ -77,6 +77,9 @@ func run(m *testing.M) int {
 
 	svc := tracking.New(database.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
 	trackingSvc = svc
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go svc.ListenForChanges(listenCtx, database.Pool, quietLog)
 	stripeSvc = stripeconnect.New(stripeconnect.Config{
 		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret,
 		APIBase: mock.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/internal/programs"
@@ -97,6 +98,18 @@ func TestCORSOnlyForAllowedOrigins(t *testing.T) {
 	}
 	if st := p.stats(t); st.num("clicks") != 1 {
 		t.Fatalf("want only the allowed page's click, got %s", st.raw)
+	}
+	// The API caches apps; a change in the database reaches it at once
+	// (LISTEN/NOTIFY), not after the cache's TTL.
+	if _, err := programs.SetAllowedOrigins(context.Background(), database.Pool, p.appID, []string{"https://new.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for preflight("https://new.example.com", p.appID).StatusCode != 204 || preflight("https://shop.example.com", p.appID).StatusCode != 403 {
+		if time.Now().After(deadline) {
+			t.Fatal("the allowed origins changed but the API still answers the old ones after 2s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

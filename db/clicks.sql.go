@@ -31,6 +31,33 @@ func (q *Queries) AddDailyClicks(ctx context.Context, arg AddDailyClicksParams) 
 	return err
 }
 
+const addDailyClicksBatch = `-- name: AddDailyClicksBatch :exec
+INSERT INTO click_daily (ref_code, day, clicks, unique_clicks)
+SELECT unnest($1::text[]), $2::date, unnest($3::bigint[]), unnest($4::bigint[])
+ON CONFLICT (ref_code, day) DO UPDATE
+    SET clicks = click_daily.clicks + EXCLUDED.clicks,
+        unique_clicks = click_daily.unique_clicks + EXCLUDED.unique_clicks
+`
+
+type AddDailyClicksBatchParams struct {
+	RefCodes []string
+	Day      pgtype.Date
+	Clicks   []int64
+	Uniques  []int64
+}
+
+// Adds per-ref counts for one day; refs come sorted, so that concurrent
+// batches lock the counter rows in one order.
+func (q *Queries) AddDailyClicksBatch(ctx context.Context, arg AddDailyClicksBatchParams) error {
+	_, err := q.db.Exec(ctx, addDailyClicksBatch,
+		arg.RefCodes,
+		arg.Day,
+		arg.Clicks,
+		arg.Uniques,
+	)
+	return err
+}
+
 const clickTotals = `-- name: ClickTotals :one
 SELECT coalesce(sum(clicks), 0)::bigint AS clicks,
        coalesce(sum(unique_clicks), 0)::bigint AS unique_clicks
@@ -47,6 +74,17 @@ func (q *Queries) ClickTotals(ctx context.Context, refCode string) (ClickTotalsR
 	var i ClickTotalsRow
 	err := row.Scan(&i.Clicks, &i.UniqueClicks)
 	return i, err
+}
+
+type CopyClicksParams struct {
+	RefCode     string
+	AppID       string
+	VisitorHash []byte
+	IsUnique    bool
+	IsBot       bool
+	Url         string
+	Referrer    string
+	CreatedAt   time.Time
 }
 
 const countVisitor = `-- name: CountVisitor :one
@@ -78,6 +116,54 @@ func (q *Queries) CountVisitor(ctx context.Context, arg CountVisitorParams) (boo
 	var counted bool
 	err := row.Scan(&counted)
 	return counted, err
+}
+
+const countVisitors = `-- name: CountVisitors :many
+INSERT INTO click_visitors AS v (ref_code, visitor_hash, last_counted_at)
+SELECT unnest($1::text[]), unnest($2::bytea[]), $3::timestamptz
+ON CONFLICT (ref_code, visitor_hash) DO UPDATE
+    SET last_counted_at = EXCLUDED.last_counted_at
+    WHERE v.last_counted_at <= $4::timestamptz
+RETURNING ref_code, visitor_hash
+`
+
+type CountVisitorsParams struct {
+	RefCodes      []string
+	VisitorHashes [][]byte
+	Now           time.Time
+	WindowStart   time.Time
+}
+
+type CountVisitorsRow struct {
+	RefCode     string
+	VisitorHash []byte
+}
+
+// The batch form of CountVisitor: returns the (ref, visitor) pairs whose
+// click counts as unique. The caller passes each pair at most once.
+func (q *Queries) CountVisitors(ctx context.Context, arg CountVisitorsParams) ([]CountVisitorsRow, error) {
+	rows, err := q.db.Query(ctx, countVisitors,
+		arg.RefCodes,
+		arg.VisitorHashes,
+		arg.Now,
+		arg.WindowStart,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CountVisitorsRow{}
+	for rows.Next() {
+		var i CountVisitorsRow
+		if err := rows.Scan(&i.RefCode, &i.VisitorHash); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const insertClick = `-- name: InsertClick :exec

@@ -24,3 +24,26 @@ ON CONFLICT (ref_code, day) DO UPDATE
 SELECT coalesce(sum(clicks), 0)::bigint AS clicks,
        coalesce(sum(unique_clicks), 0)::bigint AS unique_clicks
 FROM click_daily WHERE ref_code = $1;
+
+-- name: CountVisitors :many
+-- The batch form of CountVisitor: returns the (ref, visitor) pairs whose
+-- click counts as unique. The caller passes each pair at most once.
+INSERT INTO click_visitors AS v (ref_code, visitor_hash, last_counted_at)
+SELECT unnest(@ref_codes::text[]), unnest(@visitor_hashes::bytea[]), @now::timestamptz
+ON CONFLICT (ref_code, visitor_hash) DO UPDATE
+    SET last_counted_at = EXCLUDED.last_counted_at
+    WHERE v.last_counted_at <= @window_start::timestamptz
+RETURNING ref_code, visitor_hash;
+
+-- name: CopyClicks :copyfrom
+INSERT INTO clicks (ref_code, app_id, visitor_hash, is_unique, is_bot, url, referrer, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: AddDailyClicksBatch :exec
+-- Adds per-ref counts for one day; refs come sorted, so that concurrent
+-- batches lock the counter rows in one order.
+INSERT INTO click_daily (ref_code, day, clicks, unique_clicks)
+SELECT unnest(@ref_codes::text[]), @day::date, unnest(@clicks::bigint[]), unnest(@uniques::bigint[])
+ON CONFLICT (ref_code, day) DO UPDATE
+    SET clicks = click_daily.clicks + EXCLUDED.clicks,
+        unique_clicks = click_daily.unique_clicks + EXCLUDED.unique_clicks;

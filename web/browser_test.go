@@ -52,6 +52,9 @@ func run(m *testing.M) int {
 	}
 	defer stack.Close()
 	svc := tracking.New(stack.DB.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	go svc.ListenForChanges(listenCtx, stack.DB.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := api.New(api.Deps{Tracking: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	apiSrv := httptest.NewServer(requests.wrap(h))
 	defer apiSrv.Close()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,6 +34,9 @@ type deps struct {
 	pool     *pgxpool.Pool
 	temporal client.Client
 	registry *prometheus.Registry
+
+	trackingOnce sync.Once
+	trackingSvc  *tracking.Service
 }
 
 func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, error) {
@@ -59,12 +63,19 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 }
 
 func (d *deps) close() {
+	if d.trackingSvc != nil {
+		d.trackingSvc.Close() // writes the clicks still queued
+	}
 	d.temporal.Close()
 	d.pool.Close()
 }
 
+// tracking is the one tracking service of this process.
 func (d *deps) tracking() *tracking.Service {
-	return tracking.New(d.pool, workflows.Client{Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue}, d.cfg.ClickDedupeWindow)
+	d.trackingOnce.Do(func() {
+		d.trackingSvc = tracking.New(d.pool, workflows.Client{Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue}, d.cfg.ClickDedupeWindow)
+	})
+	return d.trackingSvc
 }
 
 func (d *deps) stripe() *stripeconnect.Service {
@@ -109,6 +120,10 @@ func (d *deps) serveAPI(ctx context.Context, l net.Listener) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	// Cached refs and apps are dropped when the database announces a change.
+	listenCtx, stopListening := context.WithCancel(context.Background())
+	defer stopListening()
+	go d.tracking().ListenForChanges(listenCtx, d.pool, d.log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("api listening", "addr", "http://"+l.Addr().String())

@@ -17,7 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/activities"
@@ -42,12 +41,20 @@ type Service struct {
 	// DedupeWindow: a visitor's clicks on one ref count once per window.
 	DedupeWindow time.Duration
 	Now          func() time.Time
+	clicks       *clickBatcher
+	refs         *refCache
 }
 
-// New returns a service over a pool and a workflow client.
+// New returns a service over a pool and a workflow client. Close stops its
+// click writer.
 func New(pool *pgxpool.Pool, wf workflows.Client, dedupeWindow time.Duration) *Service {
-	return &Service{Pool: pool, Q: db.New(pool), Workflows: wf, DedupeWindow: dedupeWindow, Now: time.Now}
+	q := db.New(pool)
+	return &Service{Pool: pool, Q: q, Workflows: wf, DedupeWindow: dedupeWindow, Now: time.Now,
+		clicks: newClickBatcher(pool, q, dedupeWindow), refs: newRefCache(q, refCacheTTL)}
 }
+
+// Close writes the clicks still queued and stops taking more.
+func (s *Service) Close() { s.clicks.close() }
 
 // now is the service clock at the database's precision (microseconds), so
 // what is answered is what is stored.
@@ -130,7 +137,7 @@ func (s *Service) OriginAllowed(ctx context.Context, appID, origin string) (bool
 	if appID == "" || origin == "" || !isText(appID) {
 		return false, nil
 	}
-	app, err := s.Q.GetApp(ctx, appID)
+	app, err := s.cachedApp(ctx, appID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -166,44 +173,19 @@ var botUA = regexp.MustCompile(`(?i)bot\b|bot/|crawl|spider|slurp|bingpreview|fa
 // Click records a click: the raw event always, and the per-day counters
 // unless it is a bot; unique once per visitor per ref per window.
 func (s *Service) Click(ctx context.Context, in ClickInput) (ClickResult, error) {
-	row, err := s.lookupRef(ctx, in.Ref, in.AppID)
+	row, err := s.cachedRef(ctx, in.Ref, in.AppID)
 	if err != nil {
 		return ClickResult{}, err
 	}
-	now := s.now()
 	visitor := in.VisitorID
 	if visitor == "" {
 		visitor = in.ClientIP + "\x00" + in.UserAgent
 	}
 	sum := sha256.Sum256([]byte(row.App.ID + "\x00" + visitor))
 	res := ClickResult{Bot: botUA.MatchString(in.UserAgent), CookieDays: row.App.CookieDays}
-	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		q := s.Q.WithTx(tx)
-		if !res.Bot {
-			counted, err := q.CountVisitor(ctx, db.CountVisitorParams{
-				RefCode: row.RefCode.Code, VisitorHash: sum[:], Now: now, WindowStart: now.Add(-s.DedupeWindow),
-			})
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			res.Unique = counted
-		}
-		if err := q.InsertClick(ctx, db.InsertClickParams{
-			RefCode: row.RefCode.Code, AppID: row.App.ID, VisitorHash: sum[:], IsUnique: res.Unique, IsBot: res.Bot,
-			Url: clip(in.URL, maxURLLen), Referrer: clip(in.Referrer, maxURLLen), CreatedAt: now,
-		}); err != nil {
-			return err
-		}
-		if res.Bot {
-			return nil
-		}
-		var unique int64
-		if res.Unique {
-			unique = 1
-		}
-		return q.AddDailyClicks(ctx, db.AddDailyClicksParams{
-			RefCode: row.RefCode.Code, Day: pgtype.Date{Time: now, Valid: true}, UniqueClicks: unique,
-		})
+	res.Unique, err = s.clicks.add(ctx, db.CopyClicksParams{
+		RefCode: row.RefCode.Code, AppID: row.App.ID, VisitorHash: sum[:], IsBot: res.Bot,
+		Url: clip(in.URL, maxURLLen), Referrer: clip(in.Referrer, maxURLLen),
 	})
 	if err != nil {
 		return ClickResult{}, fmt.Errorf("record click: %w", err)
