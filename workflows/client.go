@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -46,7 +48,15 @@ func (c Client) startOptions(in activities.ConversionInput) client.StartWorkflow
 
 // RecordConversion starts the conversion's workflow (or joins it) and waits
 // until the commission is recorded. One round trip: Update-With-Start.
-func (c Client) RecordConversion(ctx context.Context, in activities.ConversionInput) (RecordReply, error) {
+func (c Client) RecordConversion(ctx context.Context, in activities.ConversionInput) (reply RecordReply, err error) {
+	err = retryAborted(ctx, func() error {
+		reply, err = c.recordOnce(ctx, in)
+		return err
+	})
+	return reply, err
+}
+
+func (c Client) recordOnce(ctx context.Context, in activities.ConversionInput) (RecordReply, error) {
 	op := c.Temporal.NewWithStartWorkflowOperation(c.startOptions(in), ConversionWorkflowName, in)
 	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
@@ -73,7 +83,15 @@ func (c Client) RecordConversion(ctx context.Context, in activities.ConversionIn
 // run takes the refund as a clawback. in is the recorded conversion, used
 // only when a new run must start. The refund id is the update id, so a
 // resend is answered, not applied twice.
-func (c Client) RefundConversion(ctx context.Context, in activities.ConversionInput, req RefundRequest) (activities.RefundResult, error) {
+func (c Client) RefundConversion(ctx context.Context, in activities.ConversionInput, req RefundRequest) (res activities.RefundResult, err error) {
+	err = retryAborted(ctx, func() error {
+		res, err = c.refundOnce(ctx, in, req)
+		return err
+	})
+	return res, err
+}
+
+func (c Client) refundOnce(ctx context.Context, in activities.ConversionInput, req RefundRequest) (activities.RefundResult, error) {
 	op := c.Temporal.NewWithStartWorkflowOperation(c.startOptions(in), ConversionWorkflowName, in)
 	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: op,
@@ -92,6 +110,29 @@ func (c Client) RefundConversion(ctx context.Context, in activities.ConversionIn
 		return activities.RefundResult{}, classify(fmt.Errorf("refund conversion %s: %w", in.ConversionID, err))
 	}
 	return res, nil
+}
+
+// retryAborted sends an update again when the server aborted it without an
+// answer: its workflow task failed (an update arriving as the workflow
+// completes makes the server refuse the completion), or the server moved
+// it. The update id makes the resend safe: what was done is answered, not
+// done twice.
+func retryAborted(ctx context.Context, send func() error) error {
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := send()
+		var notReady *serviceerror.WorkflowNotReady
+		var unavailable *serviceerror.Unavailable
+		if err == nil || attempt == 5 || !(errors.As(err, &notReady) || errors.As(err, &unavailable)) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // State asks a running conversion workflow for its state.

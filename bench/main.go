@@ -1,0 +1,291 @@
+// Command bench measures AgentLinks against the ceiling on the same machine
+// in the same run, and prints a table (see BENCHMARKS.md):
+//
+//	go run ./bench                      # clicks and conversions
+//	go run ./bench -only clicks -duration 20s
+//
+// It starts what it measures: a fresh database on the local PostgreSQL, a
+// Temporal dev server on a database file with the WAL pragmas, the API and
+// the worker in this process, and vegeta as the load generator on loopback.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/api"
+	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/temporaldev"
+	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/internal/tracking"
+	"github.com/agentlinks/agentlinks/worker"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+var (
+	only        = flag.String("only", "clicks,conversions", "which benchmarks to run")
+	duration    = flag.Duration("duration", 10*time.Second, "how long each side is driven")
+	concurrency = flag.Int("concurrency", 64, "concurrent requests the load generator keeps in flight")
+)
+
+func main() {
+	flag.Parse()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	gin.SetMode(gin.ReleaseMode)
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name          string
+	rps, p50, p99 float64 // requests per second; latencies in ms
+	ok, total     uint64
+}
+
+func run(ctx context.Context) error {
+	d, err := testenv.NewDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Drop()
+	app, err := programs.CreateApp(ctx, d.Pool, programs.NewApp{Name: "Bench", CommissionBPS: 3000, Hold: programs.DefaultHold})
+	if err != nil {
+		return err
+	}
+	en, err := programs.Enroll(ctx, d.Pool, app.App.ID, "bench@example.com")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("machine: %s; load: vegeta, %d in flight, %s per side, loopback\n\n", machine(), *concurrency, *duration)
+	fmt.Printf("%-48s %10s %9s %9s %9s\n", "", "req/s", "p50 ms", "p99 ms", "ok")
+
+	if strings.Contains(*only, "clicks") {
+		if err := benchClicks(ctx, d, en.RefCode); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "conversions") {
+		if err := benchConversions(ctx, d, app.SecretKey, en.RefCode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
+	// The ceiling: a bare Gin handler that binds the same JSON and answers 202.
+	bare := gin.New()
+	bare.POST("/api/track/click", func(c *gin.Context) {
+		var req struct {
+			Ref, AppID, URL, Referrer, VisitorID string
+		}
+		if err := c.ShouldBindJSON(&req); err != nil {
+			c.Status(http.StatusBadRequest)
+			return
+		}
+		c.JSON(http.StatusAccepted, gin.H{"accepted": true})
+	})
+	bareURL, stopBare := serve(bare)
+	defer stopBare()
+
+	svc := tracking.New(d.Pool, workflows.Client{}, time.Hour)
+	defer svc.Close()
+	sysURL, stopSys := serve(api.New(api.Deps{Tracking: svc, Logger: slog.Default()}))
+	defer stopSys()
+
+	var n atomic.Int64
+	body := func(tgt *vegeta.Target) error {
+		tgt.Method, tgt.Header = "POST", http.Header{"Content-Type": {"application/json"}}
+		tgt.Body = fmt.Appendf(nil, `{"ref":%q,"url":"https://shop.example.com/","visitor_id":"v%d"}`, ref, n.Add(1)%5000)
+		return nil
+	}
+	ref0 := attack("clicks: bare Gin handler, bind + 202 (ceiling)", bareURL+"/api/track/click", body, 202)
+	before := countClicks(ctx, d)
+	sys := attack("clicks: POST /api/track/click (committed)", sysURL+"/api/track/click", body, 202)
+	stored := countClicks(ctx, d) - before
+	print(ref0)
+	print(sys)
+	fmt.Printf("%-48s %9.0f%%   target ≥ 60%%; clicks stored %d = 202s %d: %v\n\n", "clicks: ratio", 100*sys.rps/ref0.rps, stored, sys.ok, stored == int64(sys.ok))
+	return nil
+}
+
+func benchConversions(ctx context.Context, d *testenv.Database, key, ref string) error {
+	dir, err := os.MkdirTemp("", "agentlinks-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	addr, err := temporaldev.FreeAddress()
+	if err != nil {
+		return err
+	}
+	srv, err := temporaldev.Start(ctx, temporaldev.Options{Address: addr, DBFile: filepath.Join(dir, "temporal.db")})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	tc, err := client.Dial(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(slog.Default())})
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if err := worker.EnsureSearchAttributes(ctx, tc, "default"); err != nil {
+		return err
+	}
+
+	// The ceiling: a bare client starting a trivial workflow, with a worker
+	// running it, at the same concurrency.
+	trivial := sdkworker.New(tc, "bench-trivial", sdkworker.Options{})
+	trivial.RegisterWorkflowWithOptions(func(workflow.Context) error { return nil }, workflow.RegisterOptions{Name: "Trivial"})
+	if err := trivial.Start(); err != nil {
+		return err
+	}
+	ref0 := startLoop(ctx, tc)
+	trivial.Stop()
+	print(ref0)
+
+	w := worker.New(tc, "bench", activities.New(d.Pool), sdkworker.Options{})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+	svc := tracking.New(d.Pool, workflows.Client{Temporal: tc, TaskQueue: "bench"}, time.Hour)
+	defer svc.Close()
+	sysURL, stop := serve(api.New(api.Deps{Tracking: svc, Logger: slog.Default()}))
+	defer stop()
+	var n atomic.Int64
+	body := func(tgt *vegeta.Target) error {
+		tgt.Method = "POST"
+		tgt.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + key}}
+		i := n.Add(1)
+		tgt.Body = fmt.Appendf(nil, `{"ref":%q,"user_id":"u%d","amount_cents":%d,"transaction_id":"t%d"}`, ref, i, 1000+i%9000, i)
+		return nil
+	}
+	sys := attack("conversions: POST /api/track/conversion", sysURL+"/api/track/conversion", body, 201)
+	print(sys)
+	var stored int64
+	_ = d.Pool.QueryRow(ctx, "SELECT count(*) FROM conversions").Scan(&stored)
+	fmt.Printf("%-48s %9.0f%%   target ≥ 70%%; conversions stored %d = 201s %d: %v\n\n", "conversions: ratio", 100*sys.rps/ref0.rps, stored, sys.ok, stored == int64(sys.ok))
+	return nil
+}
+
+// startLoop starts trivial workflows from *concurrency goroutines.
+func startLoop(ctx context.Context, tc client.Client) result {
+	var lat []time.Duration
+	var mu sync.Mutex
+	var ok, total atomic.Uint64
+	deadline := time.Now().Add(*duration)
+	var wg sync.WaitGroup
+	var seq atomic.Int64
+	for range *concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				start := time.Now()
+				_, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprint("trivial-", seq.Add(1)), TaskQueue: "bench-trivial"}, "Trivial")
+				total.Add(1)
+				if err == nil {
+					ok.Add(1)
+					mine = append(mine, time.Since(start))
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return result{name: "conversions: bare client starting a trivial workflow (ceiling)", rps: float64(ok.Load()) / duration.Seconds(),
+		p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), ok: ok.Load(), total: total.Load()}
+}
+
+func attack(name, url string, body func(*vegeta.Target) error, want int) result {
+	targeter := func(tgt *vegeta.Target) error {
+		tgt.URL = url
+		return body(tgt)
+	}
+	a := vegeta.NewAttacker(vegeta.Workers(uint64(*concurrency)), vegeta.MaxWorkers(uint64(*concurrency)),
+		vegeta.KeepAlive(true), vegeta.Connections(*concurrency), vegeta.Timeout(30*time.Second))
+	var m vegeta.Metrics
+	var lat []time.Duration
+	var ok uint64
+	for res := range a.Attack(targeter, vegeta.Rate{Freq: 0}, *duration, name) {
+		m.Add(res)
+		if int(res.Code) == want {
+			ok++
+			lat = append(lat, res.Latency)
+		}
+	}
+	m.Close()
+	return result{name: name, rps: float64(ok) / m.Duration.Seconds(), p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), ok: ok, total: m.Requests}
+}
+
+func print(r result) {
+	fmt.Printf("%-48s %10.0f %9.2f %9.2f %5d/%d\n", r.name, r.rps, r.p50, r.p99, r.ok, r.total)
+}
+
+func quantile(d []time.Duration, q float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sortDurations(s)
+	return float64(s[int(q*float64(len(s)-1))].Microseconds()) / 1000
+}
+
+func serve(h http.Handler) (string, func()) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), func() { _ = srv.Close() }
+}
+
+func countClicks(ctx context.Context, d *testenv.Database) int64 {
+	var n int64
+	_ = d.Pool.QueryRow(ctx, "SELECT count(*) FROM clicks").Scan(&n)
+	return n
+}
+
+func machine() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	model := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+			break
+		}
+	}
+	cores := strings.Count(string(b), "processor\t:")
+	j, _ := json.Marshal(model)
+	return fmt.Sprintf("%d cores, %s", cores, j)
+}
+
+func sortDurations(s []time.Duration) { slices.Sort(s) }
