@@ -9,7 +9,7 @@ STRIPE_MOCK := $(BIN)/stripe-mock
 export TEMPORAL_CLI := $(TEMPORAL)
 export STRIPE_MOCK
 
-.PHONY: all tools build dev demo test test-long fuzz chaos check generate check-generated fmt clean chromium
+.PHONY: all tools build dev demo test test-long fuzz chaos bench check generate check-generated fmt clean chromium
 
 all: build
 
@@ -81,6 +81,10 @@ fuzz: tools
 # PostgreSQL (make test runs a short form).
 chaos: tools
 	$(GO) test -count=1 -timeout 60m -v -run MoneySurvivesCrashes ./chaos -chaos.conversions=3000 -chaos.rounds=5 -chaos.clients=32
+
+# Benchmarks against the ceiling on this machine, in one run (BENCHMARKS.md).
+bench: tools
+	$(GO) run ./bench
 
 # The money properties at length: a million refund sequences against exact
 # rationals, and 20000 conversions through the real activities and database.

@@ -501,13 +501,22 @@ func (s *server) observe(c *gin.Context) {
 	elapsed := time.Since(start)
 	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(code)).Inc()
 	s.metrics.duration.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
-	level := slog.LevelInfo
+	// Every request is counted in the metrics; the log has the failures
+	// and the refusals, and, at LOG_LEVEL=debug, every request (a busy
+	// site's clicks would otherwise flood it).
+	level := slog.LevelDebug
+	switch {
+	case code >= 500:
+		level = slog.LevelError
+	case code >= 400:
+		level = slog.LevelInfo
+	}
+	if !s.log.Enabled(c.Request.Context(), level) {
+		return
+	}
 	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path, "status", code, "duration_ms", elapsed.Milliseconds()}
 	if code >= 500 {
-		level = slog.LevelError
 		attrs = append(attrs, "error", c.Errors.String())
-	} else if route == "/healthz" || route == "/readyz" || route == "/metrics" {
-		level = slog.LevelDebug
 	}
 	s.log.Log(c.Request.Context(), level, "http request", attrs...)
 }

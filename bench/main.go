@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ import (
 )
 
 var (
+	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	only        = flag.String("only", "clicks,conversions", "which benchmarks to run")
 	duration    = flag.Duration("duration", 10*time.Second, "how long each side is driven")
 	concurrency = flag.Int("concurrency", 64, "concurrent requests the load generator keeps in flight")
@@ -53,8 +55,18 @@ func main() {
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	gin.SetMode(gin.ReleaseMode)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -12,52 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const addDailyClicks = `-- name: AddDailyClicks :exec
-INSERT INTO click_daily (ref_code, day, clicks, unique_clicks)
-VALUES ($1, $2, 1, $3)
-ON CONFLICT (ref_code, day) DO UPDATE
-    SET clicks = click_daily.clicks + 1,
-        unique_clicks = click_daily.unique_clicks + EXCLUDED.unique_clicks
-`
-
-type AddDailyClicksParams struct {
-	RefCode      string
-	Day          pgtype.Date
-	UniqueClicks int64
-}
-
-func (q *Queries) AddDailyClicks(ctx context.Context, arg AddDailyClicksParams) error {
-	_, err := q.db.Exec(ctx, addDailyClicks, arg.RefCode, arg.Day, arg.UniqueClicks)
-	return err
-}
-
-const addDailyClicksBatch = `-- name: AddDailyClicksBatch :exec
-INSERT INTO click_daily (ref_code, day, clicks, unique_clicks)
-SELECT unnest($1::text[]), $2::date, unnest($3::bigint[]), unnest($4::bigint[])
-ON CONFLICT (ref_code, day) DO UPDATE
-    SET clicks = click_daily.clicks + EXCLUDED.clicks,
-        unique_clicks = click_daily.unique_clicks + EXCLUDED.unique_clicks
-`
-
-type AddDailyClicksBatchParams struct {
-	RefCodes []string
-	Day      pgtype.Date
-	Clicks   []int64
-	Uniques  []int64
-}
-
-// Adds per-ref counts for one day; refs come sorted, so that concurrent
-// batches lock the counter rows in one order.
-func (q *Queries) AddDailyClicksBatch(ctx context.Context, arg AddDailyClicksBatchParams) error {
-	_, err := q.db.Exec(ctx, addDailyClicksBatch,
-		arg.RefCodes,
-		arg.Day,
-		arg.Clicks,
-		arg.Uniques,
-	)
-	return err
-}
-
 const clickTotals = `-- name: ClickTotals :one
 SELECT coalesce(sum(clicks), 0)::bigint AS clicks,
        coalesce(sum(unique_clicks), 0)::bigint AS unique_clicks
@@ -76,85 +30,89 @@ func (q *Queries) ClickTotals(ctx context.Context, refCode string) (ClickTotalsR
 	return i, err
 }
 
-type CopyClicksParams struct {
-	RefCode     string
-	AppID       string
-	VisitorHash []byte
-	IsUnique    bool
-	IsBot       bool
-	Url         string
-	Referrer    string
-	CreatedAt   time.Time
-}
-
-const countVisitor = `-- name: CountVisitor :one
-INSERT INTO click_visitors AS v (ref_code, visitor_hash, last_counted_at)
-VALUES ($1, $2, $3)
-ON CONFLICT (ref_code, visitor_hash) DO UPDATE
-    SET last_counted_at = EXCLUDED.last_counted_at
-    WHERE v.last_counted_at <= $4
-RETURNING true AS counted
+const recordClicks = `-- name: RecordClicks :many
+WITH input AS (
+    SELECT unnest($1::text[]) AS ref_code,
+           unnest($2::text[]) AS app_id,
+           unnest($3::bytea[]) AS visitor_hash,
+           unnest($4::boolean[]) AS is_bot,
+           unnest($5::text[]) AS url,
+           unnest($6::text[]) AS referrer,
+           unnest($7::boolean[]) AS candidate
+), counted AS (
+    INSERT INTO click_visitors AS v (ref_code, visitor_hash, last_counted_at)
+    SELECT input.ref_code, input.visitor_hash, $8::timestamptz FROM input
+    WHERE input.candidate
+    ORDER BY input.ref_code, input.visitor_hash
+    ON CONFLICT (ref_code, visitor_hash) DO UPDATE
+        SET last_counted_at = EXCLUDED.last_counted_at
+        WHERE v.last_counted_at <= $9::timestamptz
+    RETURNING v.ref_code, v.visitor_hash
+), inserted AS (
+    INSERT INTO clicks (ref_code, app_id, visitor_hash, is_unique, is_bot, url, referrer, created_at)
+    SELECT i.ref_code, i.app_id, i.visitor_hash,
+           i.candidate AND EXISTS (SELECT 1 FROM counted c WHERE c.ref_code = i.ref_code AND c.visitor_hash = i.visitor_hash),
+           i.is_bot, i.url, i.referrer, $8::timestamptz
+    FROM input i
+    RETURNING clicks.ref_code, clicks.is_unique, clicks.is_bot
+), daily AS (
+    INSERT INTO click_daily (ref_code, day, clicks, unique_clicks)
+    SELECT inserted.ref_code, $10::date, count(*), count(*) FILTER (WHERE inserted.is_unique)
+    FROM inserted WHERE NOT inserted.is_bot
+    GROUP BY inserted.ref_code
+    ORDER BY inserted.ref_code
+    ON CONFLICT (ref_code, day) DO UPDATE
+        SET clicks = click_daily.clicks + EXCLUDED.clicks,
+            unique_clicks = click_daily.unique_clicks + EXCLUDED.unique_clicks
+)
+SELECT counted.ref_code, counted.visitor_hash FROM counted
 `
 
-type CountVisitorParams struct {
-	RefCode     string
-	VisitorHash []byte
-	Now         time.Time
-	WindowStart time.Time
-}
-
-// Returns true when this visitor's click on this ref counts as unique: the
-// first in the dedupe window. The row's timestamp moves only when it counts,
-// so steady reload spam never earns a second unique click.
-func (q *Queries) CountVisitor(ctx context.Context, arg CountVisitorParams) (bool, error) {
-	row := q.db.QueryRow(ctx, countVisitor,
-		arg.RefCode,
-		arg.VisitorHash,
-		arg.Now,
-		arg.WindowStart,
-	)
-	var counted bool
-	err := row.Scan(&counted)
-	return counted, err
-}
-
-const countVisitors = `-- name: CountVisitors :many
-INSERT INTO click_visitors AS v (ref_code, visitor_hash, last_counted_at)
-SELECT unnest($1::text[]), unnest($2::bytea[]), $3::timestamptz
-ON CONFLICT (ref_code, visitor_hash) DO UPDATE
-    SET last_counted_at = EXCLUDED.last_counted_at
-    WHERE v.last_counted_at <= $4::timestamptz
-RETURNING ref_code, visitor_hash
-`
-
-type CountVisitorsParams struct {
+type RecordClicksParams struct {
 	RefCodes      []string
+	AppIds        []string
 	VisitorHashes [][]byte
+	IsBots        []bool
+	Urls          []string
+	Referrers     []string
+	Candidates    []bool
 	Now           time.Time
 	WindowStart   time.Time
+	Day           pgtype.Date
 }
 
-type CountVisitorsRow struct {
+type RecordClicksRow struct {
 	RefCode     string
 	VisitorHash []byte
 }
 
-// The batch form of CountVisitor: returns the (ref, visitor) pairs whose
-// click counts as unique. The caller passes each pair at most once.
-func (q *Queries) CountVisitors(ctx context.Context, arg CountVisitorsParams) ([]CountVisitorsRow, error) {
-	rows, err := q.db.Query(ctx, countVisitors,
+// Records a batch of clicks in one statement (one round trip, one commit):
+// the raw rows, the unique-visitor marks and the per-day counters. A click
+// is unique when it is the first of its (ref, visitor) in the batch (the
+// caller marks it a candidate) and the visitor was not counted on that ref
+// within the window. Returns the (ref, visitor) pairs counted unique. Rows
+// are locked in (ref, visitor) and ref order, so concurrent batches never
+// deadlock.
+func (q *Queries) RecordClicks(ctx context.Context, arg RecordClicksParams) ([]RecordClicksRow, error) {
+	rows, err := q.db.Query(ctx, recordClicks,
 		arg.RefCodes,
+		arg.AppIds,
 		arg.VisitorHashes,
+		arg.IsBots,
+		arg.Urls,
+		arg.Referrers,
+		arg.Candidates,
 		arg.Now,
 		arg.WindowStart,
+		arg.Day,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []CountVisitorsRow{}
+	items := []RecordClicksRow{}
 	for rows.Next() {
-		var i CountVisitorsRow
+		var i RecordClicksRow
 		if err := rows.Scan(&i.RefCode, &i.VisitorHash); err != nil {
 			return nil, err
 		}
@@ -164,34 +122,4 @@ func (q *Queries) CountVisitors(ctx context.Context, arg CountVisitorsParams) ([
 		return nil, err
 	}
 	return items, nil
-}
-
-const insertClick = `-- name: InsertClick :exec
-INSERT INTO clicks (ref_code, app_id, visitor_hash, is_unique, is_bot, url, referrer, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-`
-
-type InsertClickParams struct {
-	RefCode     string
-	AppID       string
-	VisitorHash []byte
-	IsUnique    bool
-	IsBot       bool
-	Url         string
-	Referrer    string
-	CreatedAt   time.Time
-}
-
-func (q *Queries) InsertClick(ctx context.Context, arg InsertClickParams) error {
-	_, err := q.db.Exec(ctx, insertClick,
-		arg.RefCode,
-		arg.AppID,
-		arg.VisitorHash,
-		arg.IsUnique,
-		arg.IsBot,
-		arg.Url,
-		arg.Referrer,
-		arg.CreatedAt,
-	)
-	return err
 }

@@ -183,9 +183,9 @@ func (s *Service) Click(ctx context.Context, in ClickInput) (ClickResult, error)
 	}
 	sum := sha256.Sum256([]byte(row.App.ID + "\x00" + visitor))
 	res := ClickResult{Bot: botUA.MatchString(in.UserAgent), CookieDays: row.App.CookieDays}
-	res.Unique, err = s.clicks.add(ctx, db.CopyClicksParams{
-		RefCode: row.RefCode.Code, AppID: row.App.ID, VisitorHash: sum[:], IsBot: res.Bot,
-		Url: clip(in.URL, maxURLLen), Referrer: clip(in.Referrer, maxURLLen),
+	res.Unique, err = s.clicks.add(ctx, click{
+		ref: row.RefCode.Code, appID: row.App.ID, visitor: sum[:], bot: res.Bot,
+		url: clip(in.URL, maxURLLen), referrer: clip(in.Referrer, maxURLLen),
 	})
 	if err != nil {
 		return ClickResult{}, fmt.Errorf("record click: %w", err)
