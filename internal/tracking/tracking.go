@@ -443,10 +443,22 @@ func (s *Service) Refund(ctx context.Context, in RefundInput) (Refund, error) {
 		}
 	}
 	conv, err := s.findRefundable(ctx, app, row.RefCode.Code, in)
-	if err != nil {
-		return Refund{}, err
+	if err == nil {
+		var r Refund
+		if r, err = s.RefundConversion(ctx, conv, in.AmountCents, dedupe); err == nil {
+			return r, nil
+		}
 	}
-	return s.RefundConversion(ctx, conv, in.AmountCents, dedupe)
+	// A resend that raced its first attempt (still in flight when the
+	// dedupe key was looked up, applied by the time the amount was
+	// checked) looks like an over-refund: it is the first refund's answer.
+	var te *Error
+	if dedupe != "" && errors.As(err, &te) && te.Code == "over_refund" {
+		if prior, perr := s.Q.GetRefundByDedupeKey(ctx, db.GetRefundByDedupeKeyParams{AppID: app.ID, DedupeKey: &dedupe}); perr == nil {
+			return s.refundView(ctx, prior, in.AmountCents)
+		}
+	}
+	return Refund{}, err
 }
 
 // RefundConversion sends a refund to a found conversion's workflow. dedupe,
