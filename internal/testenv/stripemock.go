@@ -36,7 +36,7 @@ func StartStripeMock(ctx context.Context) (*StripeMock, error) {
 		return nil, fmt.Errorf("start stripe-mock: %w", err)
 	}
 	m := &StripeMock{URL: "http://" + addr, cmd: cmd}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second) // it loads Stripe's whole API spec first
 	for {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -48,7 +48,7 @@ func StartStripeMock(ctx context.Context) (*StripeMock, error) {
 		}
 		if time.Now().After(deadline) {
 			m.Stop()
-			return nil, errors.New("stripe-mock not answering after 30s")
+			return nil, errors.New("stripe-mock not answering after 90s")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
