@@ -230,38 +230,31 @@ func (s *server) refund(c *gin.Context) {
 		TransactionID: req.TransactionID, RefundID: req.RefundID,
 		IdempotencyKey: c.GetHeader("Idempotency-Key"), Bearer: bearer(c), FromBrowser: c.GetHeader("Origin") != "",
 	})
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, res)
+	respond(c, http.StatusOK, res, err)
 }
 
 func (s *server) getConversion(c *gin.Context) {
 	conv, err := s.t.GetConversion(c.Request.Context(), bearer(c), c.Param("id"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, conv)
+	respond(c, http.StatusOK, conv, err)
 }
 
 func (s *server) balance(c *gin.Context) {
 	b, err := s.t.Balance(c.Request.Context(), bearer(c), c.Param("ref"))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, b)
+	respond(c, http.StatusOK, b, err)
 }
 
 func (s *server) stats(c *gin.Context) {
 	st, err := s.t.Stats(c.Request.Context(), bearer(c), c.Param("ref"))
+	respond(c, http.StatusOK, st, err)
+}
+
+// respond answers v with status, or the error.
+func respond[T any](c *gin.Context, status int, v T, err error) {
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, st)
+	c.JSON(status, v)
 }
 
 // appID is the app a request names: in its body, else in the query string,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/stripeconnect"
 	"github.com/agentlinks/agentlinks/internal/tracking"
 )
@@ -66,23 +67,33 @@ func (h *stripeHandlers) webhook(c *gin.Context) {
 
 // connect answers where the app's owner goes to connect a Stripe account.
 func (h *stripeHandlers) connect(c *gin.Context) {
-	if h.off(c, nil) {
+	app, ok := h.ownerApp(c)
+	if !ok {
 		return
+	}
+	url, err := h.svc.ConnectURL(app.ID)
+	h.answer(c, gin.H{"url": url}, err)
+}
+
+// ownerApp is the app whose secret key the request carries, once Stripe is
+// known to be configured; otherwise it has answered.
+func (h *stripeHandlers) ownerApp(c *gin.Context) (db.App, bool) {
+	if h.off(c, nil) {
+		return db.App{}, false
 	}
 	app, err := h.tracking.AppForKey(c.Request.Context(), bearer(c))
 	if err != nil {
 		fail(c, err)
-		return
+		return db.App{}, false
 	}
-	url, err := h.svc.ConnectURL(app.ID)
-	if h.off(c, err) {
-		return
+	return app, true
+}
+
+// answer answers v, or says Stripe is off, or the error.
+func (h *stripeHandlers) answer(c *gin.Context, v any, err error) {
+	if !h.off(c, err) {
+		respond(c, http.StatusOK, v, err)
 	}
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"url": url})
 }
 
 // callback is where Stripe sends the owner back after its OAuth screens.
@@ -113,21 +124,9 @@ func (h *stripeHandlers) callback(c *gin.Context) {
 }
 
 func (h *stripeHandlers) disconnect(c *gin.Context) {
-	if h.off(c, nil) {
+	app, ok := h.ownerApp(c)
+	if !ok {
 		return
 	}
-	app, err := h.tracking.AppForKey(c.Request.Context(), bearer(c))
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	err = h.svc.Disconnect(c.Request.Context(), app)
-	if h.off(c, err) {
-		return
-	}
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"app_id": app.ID, "connected": false})
+	h.answer(c, gin.H{"app_id": app.ID, "connected": false}, h.svc.Disconnect(c.Request.Context(), app))
 }

@@ -78,10 +78,7 @@ func (s *Service) cachedRef(ctx context.Context, ref, appID string) (db.GetRefCo
 		e = refEntry{row: row}
 		s.refs.put(key, e)
 	}
-	if appID != "" && appID != e.row.App.ID {
-		return e.row, invalid("ref_app_mismatch", "ref %q belongs to another app than %q", ref, appID)
-	}
-	return e.row, nil
+	return e.row, sameApp(e.row, ref, appID)
 }
 
 // cachedApp reads an app through the cache.

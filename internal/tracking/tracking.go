@@ -77,10 +77,15 @@ func (s *Service) lookupRef(ctx context.Context, ref, appID string) (db.GetRefCo
 	if err != nil {
 		return row, fmt.Errorf("look up ref %q: %w", ref, err)
 	}
+	return row, sameApp(row, ref, appID)
+}
+
+// sameApp refuses a ref of another app than the one the request names.
+func sameApp(row db.GetRefCodeRow, ref, appID string) error {
 	if appID != "" && appID != row.App.ID {
-		return row, invalid("ref_app_mismatch", "ref %q belongs to another app than %q", ref, appID)
+		return invalid("ref_app_mismatch", "ref %q belongs to another app than %q", ref, appID)
 	}
-	return row, nil
+	return nil
 }
 
 // Authorize checks the secret key sent with a request that moves money or
