@@ -122,6 +122,7 @@ func New(d Deps) http.Handler {
 	r.GET("/api/conversions/:id", s.getConversion)
 	r.GET("/api/creators/:ref/balance", s.balance)
 	r.GET("/api/creators/:ref/stats", s.stats)
+	r.GET("/api/stats", s.programStats)
 	return r
 }
 
@@ -245,6 +246,20 @@ func (s *server) balance(c *gin.Context) {
 
 func (s *server) stats(c *gin.Context) {
 	st, err := s.t.Stats(c.Request.Context(), bearer(c), c.Param("ref"))
+	respond(c, http.StatusOK, st, err)
+}
+
+// programStats answers the key's program over ?days= (default 30) days.
+func (s *server) programStats(c *gin.Context) {
+	days := 30
+	if v, ok := c.GetQuery("days"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			n = -1 // refused as out of range, with the range in the message
+		}
+		days = n
+	}
+	st, err := s.t.ProgramStats(c.Request.Context(), bearer(c), days, time.Now())
 	respond(c, http.StatusOK, st, err)
 }
 

@@ -34,6 +34,29 @@ type App struct {
 	StripeConnectedAt  *time.Time
 }
 
+type AppClickDaily struct {
+	AppID        string
+	Day          pgtype.Date
+	Clicks       int64
+	UniqueClicks int64
+}
+
+type AppDaily struct {
+	AppID                      string
+	Day                        pgtype.Date
+	Signups                    int64
+	Conversions                int64
+	AmountCents                int64
+	CommissionCents            int64
+	PlatformFeeCents           int64
+	NetCommissionCents         int64
+	Refunds                    int64
+	RefundedCents              int64
+	ReversedCommissionCents    int64
+	ReversedPlatformFeeCents   int64
+	ReversedNetCommissionCents int64
+}
+
 type Click struct {
 	ID          int64
 	RefCode     string
@@ -85,6 +108,14 @@ type Creator struct {
 	ID        string
 	Email     string
 	CreatedAt time.Time
+}
+
+type CreatorBalance struct {
+	AppID          string
+	CreatorID      string
+	PendingCents   int64
+	AvailableCents int64
+	PaidCents      int64
 }
 
 type LedgerTransfer struct {

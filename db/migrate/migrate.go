@@ -23,6 +23,12 @@ import (
 // Up applies every pending migration. A Postgres advisory lock serialises
 // concurrent callers (api and worker starting together).
 func Up(ctx context.Context, databaseURL string) error {
+	return UpTo(ctx, databaseURL, goose.MaxVersion)
+}
+
+// UpTo applies the pending migrations up to and including version (tests
+// of a migration against data written under the schema before it).
+func UpTo(ctx context.Context, databaseURL string, version int64) error {
 	sqlDB, err := sql.Open("pgx", databaseURL)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -36,7 +42,7 @@ func Up(ctx context.Context, databaseURL string) error {
 	if err != nil {
 		return fmt.Errorf("load migrations: %w", err)
 	}
-	results, err := p.Up(ctx)
+	results, err := p.UpTo(ctx, version)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -21,7 +21,9 @@ import (
 //     labelled with its conversion's app and creator;
 //   - platform revenue and pending fees equal the fees of the released and
 //     the pending conversions, less what was reversed;
-//   - every account, summed over the platform, nets to zero (double entry).
+//   - every account, summed over the platform, nets to zero (double entry);
+//   - the derived rollups the dashboard reads (creator_balances, app_daily,
+//     app_click_daily) equal what the ledger and the rows they summarise say.
 func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 	var bad []string
 	convs, err := q.ListConversions(ctx)
@@ -125,6 +127,34 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 	}
 	if sum != 0 {
 		bad = append(bad, fmt.Sprintf("accounts sum to %d, not 0", sum))
+	}
+	rollups, err := checkRollups(ctx, q)
+	return append(bad, rollups...), err
+}
+
+// checkRollups compares the derived aggregates with their sources.
+func checkRollups(ctx context.Context, q *db.Queries) ([]string, error) {
+	var bad []string
+	drift, err := q.CreatorBalanceDrift(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range drift {
+		bad = append(bad, fmt.Sprintf("creator %s in app %s: rollup pending %d, available %d, paid %d; the ledger says %d, %d, %d",
+			d.CreatorID, d.AppID, d.RollupPending, d.RollupAvailable, d.RollupPaid, d.LedgerPending, d.LedgerAvailable, d.LedgerPaid))
+	}
+	days, err := q.ProgramDayDrift(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range days {
+		what := "the rows say"
+		if d.Side == "rollup" {
+			what = "the rollup says"
+		}
+		bad = append(bad, fmt.Sprintf("app %s on %s: %s clicks %d (unique %d), signups %d, conversions %d (amount %d, commission %d, net %d), refunds %d (%d), which the other side does not",
+			d.AppID, d.Day.Time.Format("2006-01-02"), what, d.Clicks, d.UniqueClicks, d.Signups, d.Conversions, d.AmountCents,
+			d.CommissionCents, d.NetCommissionCents, d.Refunds, d.RefundedCents))
 	}
 	return bad, nil
 }

@@ -83,3 +83,55 @@ func TestCheckFindsEveryKindOfDamage(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckFindsDriftingRollups keeps the books right and damages only the
+// derived aggregates the dashboard reads: each difference is reported.
+func TestCheckFindsDriftingRollups(t *testing.T) {
+	d := testenv.DB(t)
+	ctx := context.Background()
+	app, err := programs.CreateApp(ctx, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := programs.Enroll(ctx, d.Pool, app.App.ID, "c@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := activities.New(d.Pool)
+	now := time.Now()
+	today := now.UTC().Format("2006-01-02")
+	if _, err := acts.RecordConversion(ctx, activities.ConversionInput{
+		ConversionID: "cv_a", AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID, UserID: "u",
+		AmountCents: 10000, Currency: "usd", CommissionBPS: 3000, Hold: time.Hour, CreatedAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q := db.New(d.Pool)
+	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) != 0 {
+		t.Fatalf("healthy books reported: %v %v", bad, err)
+	}
+	for _, sql := range []string{
+		`UPDATE creator_balances SET available_cents = available_cents + 1`,
+		`UPDATE app_daily SET conversions = conversions + 1`,
+		`INSERT INTO app_click_daily (app_id, day, clicks, unique_clicks) VALUES ('` + app.App.ID + `', '2020-01-01', 3, 1)`,
+	} {
+		if _, err := d.Pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad, err := ledger.Check(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(bad, "\n")
+	for _, want := range []string{
+		"creator " + en.CreatorID + " in app " + app.App.ID + ": rollup pending 2850, available 1, paid 0; the ledger says 2850, 0, 0",
+		"app " + app.App.ID + " on " + today + ": the rollup says clicks 0 (unique 0), signups 0, conversions 2",
+		"app " + app.App.ID + " on " + today + ": the rows say clicks 0 (unique 0), signups 0, conversions 1",
+		"app " + app.App.ID + " on 2020-01-01: the rollup says clicks 3 (unique 1)",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("drift not reported: want %q in\n%s", want, all)
+		}
+	}
+}

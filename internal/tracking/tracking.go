@@ -611,8 +611,10 @@ func (s *Service) Balance(ctx context.Context, bearer, ref string) (Balance, err
 	if err != nil {
 		return Balance{}, err
 	}
-	b, err := s.Q.CreatorBalances(ctx, db.CreatorBalancesParams{AppID: row.App.ID, CreatorID: row.RefCode.CreatorID})
-	if err != nil {
+	// The rollup the ledger keeps in step (one row, whatever the creator's
+	// history); no row yet means nothing was ever credited.
+	b, err := s.Q.GetCreatorBalance(ctx, db.GetCreatorBalanceParams{AppID: row.App.ID, CreatorID: row.RefCode.CreatorID})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Balance{}, err
 	}
 	return Balance{PendingCents: b.PendingCents, AvailableCents: b.AvailableCents, PaidCents: b.PaidCents}, nil

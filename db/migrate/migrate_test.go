@@ -1,0 +1,107 @@
+package migrate_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/db/migrate"
+	"github.com/agentlinks/agentlinks/internal/ledger"
+	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/testenv"
+)
+
+// TestRollupsBackfillExistingData writes a program's history under the
+// schema before the rollups (migration 3), migrates to the latest, and
+// checks that the rollups summarise what was already there, then keep up.
+func TestRollupsBackfillExistingData(t *testing.T) {
+	ctx := context.Background()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "agentlinks_test_" + hex.EncodeToString(b)
+	url := testenv.URLFor(name)
+	if err := migrate.EnsureDatabase(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { testenv.DropDatabase(name) })
+	if err := migrate.UpTo(ctx, url, 3); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	app, err := programs.CreateApp(ctx, pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := programs.Enroll(ctx, pool, app.App.ID, "c@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts := activities.New(pool)
+	created := time.Date(2026, 3, 1, 23, 30, 0, 0, time.FixedZone("", -2*3600)) // 2 March in UTC
+	for i, id := range []string{"cv_a", "cv_b"} {
+		if _, err := acts.RecordConversion(ctx, activities.ConversionInput{
+			ConversionID: id, AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID, UserID: "u",
+			AmountCents: int64(10000 * (i + 1)), Currency: "usd", CommissionBPS: 3000, Hold: time.Hour, CreatedAt: created,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := acts.ReleaseConversion(ctx, "cv_b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acts.RefundConversion(ctx, activities.RefundInput{RefundID: "rf_1", ConversionID: "cv_a", AmountCents: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`INSERT INTO referrals (id, app_id, ref_code, creator_id, user_id) VALUES ('rfl_1', '` + app.App.ID + `', '` + en.RefCode + `', '` + en.CreatorID + `', 'u')`,
+		`INSERT INTO click_daily (ref_code, day, clicks, unique_clicks) VALUES ('` + en.RefCode + `', '2026-03-01', 7, 3), ('` + en.RefCode + `', '2026-03-02', 2, 1)`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := migrate.Up(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	q := db.New(pool)
+	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) != 0 {
+		t.Fatalf("after the backfill: %v\n%s", err, strings.Join(bad, "\n"))
+	}
+	bal, err := q.GetCreatorBalance(ctx, db.GetCreatorBalanceParams{AppID: app.App.ID, CreatorID: en.CreatorID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// cv_a: 2850 pending less 1425 refunded; cv_b: 5700 released.
+	if bal.PendingCents != 1425 || bal.AvailableCents != 5700 || bal.PaidCents != 0 {
+		t.Fatalf("backfilled balance %+v, want 1425 pending, 5700 available", bal)
+	}
+	var convs, amount, clicks int64
+	if err := pool.QueryRow(ctx, `SELECT conversions, amount_cents FROM app_daily WHERE app_id = $1 AND day = '2026-03-02'`,
+		app.App.ID).Scan(&convs, &amount); err != nil || convs != 2 || amount != 30000 {
+		t.Fatalf("2 March: %d conversions of %d cents (%v), want 2 of 30000", convs, amount, err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT sum(clicks) FROM app_click_daily WHERE app_id = $1`, app.App.ID).Scan(&clicks); err != nil || clicks != 9 {
+		t.Fatalf("clicks %d (%v), want 9", clicks, err)
+	}
+
+	// And the triggers keep them in step from here on.
+	if _, err := acts.ReleaseConversion(ctx, "cv_a"); err != nil {
+		t.Fatal(err)
+	}
+	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) != 0 {
+		t.Fatalf("after a release: %v\n%s", err, strings.Join(bad, "\n"))
+	}
+}
