@@ -6,10 +6,11 @@ BIN     := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
 SQLC    := $(BIN)/sqlc
 STRIPE_MOCK := $(BIN)/stripe-mock
+TEMPORAL_SERVER := $(BIN)/temporal-server
 export TEMPORAL_CLI := $(TEMPORAL)
 export STRIPE_MOCK
 
-.PHONY: all tools build dev demo test test-long fuzz chaos bench check generate check-generated fmt clean chromium
+.PHONY: all tools build dev demo test test-long fuzz chaos bench check generate check-generated fmt clean chromium temporal-server
 
 all: build
 
@@ -36,6 +37,16 @@ $(SQLC): tools/sqlc/go.mod tools/sqlc/go.sum
 # stripe-mock, the Stripe API double the Stripe tests call.
 $(STRIPE_MOCK): tools/stripe-mock/go.mod tools/stripe-mock/go.sum
 	cd tools/stripe-mock && $(GO) build -o $(STRIPE_MOCK) github.com/stripe/stripe-mock
+
+# The full Temporal server 1.29.1 with its SQL schema tool and the schema
+# files, for the production-shape benchmarks on PostgreSQL (bench -only holds).
+temporal-server: $(TEMPORAL_SERVER)
+
+$(TEMPORAL_SERVER): tools/temporal-server/go.mod tools/temporal-server/go.sum
+	@echo "building the Temporal server (v1.29.1) into bin/; the first build takes a few minutes"
+	cd tools/temporal-server && $(GO) build -o $(BIN)/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
+	rm -rf $(BIN)/temporal-schema && cp -r "$$(cd tools/temporal-server && $(GO) list -m -f '{{.Dir}}' go.temporal.io/server)/schema" $(BIN)/temporal-schema && chmod -R u+w $(BIN)/temporal-schema
+	cd tools/temporal-server && $(GO) build -o $(TEMPORAL_SERVER) go.temporal.io/server/cmd/server
 
 build:
 	$(GO) build -o $(BIN)/agentlinks ./cmd/agentlinks
@@ -83,7 +94,7 @@ chaos: tools
 	$(GO) test -count=1 -timeout 60m -v -run MoneySurvivesCrashes ./chaos -chaos.conversions=3000 -chaos.rounds=5 -chaos.clients=32
 
 # Benchmarks against the ceiling on this machine, in one run (BENCHMARKS.md).
-bench: tools
+bench: tools $(TEMPORAL_SERVER)
 	$(GO) run ./bench
 
 # The money properties at length: a million refund sequences against exact

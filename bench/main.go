@@ -46,9 +46,18 @@ import (
 
 var (
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
-	only        = flag.String("only", "clicks,conversions", "which benchmarks to run")
+	only        = flag.String("only", "clicks,conversions,holds,reads", "which benchmarks to run: clicks, conversions, holds, reads")
 	duration    = flag.Duration("duration", 10*time.Second, "how long each side is driven")
 	concurrency = flag.Int("concurrency", 64, "concurrent requests the load generator keeps in flight")
+
+	readClicks      = flag.Int("read-clicks", 10_000_000, "reads: clicks loaded")
+	readConversions = flag.Int("read-conversions", 1_000_000, "reads: conversions loaded")
+	readRate        = flag.Int("read-rate", 200, "reads: requests per second, fixed rate")
+
+	holds         = flag.Int("holds", 100_000, "holds: conversions on hold at once")
+	holdFor       = flag.Duration("hold", 20*time.Minute, "holds: the program's hold period (longer than the load, so that all are on hold at once)")
+	holdsCache    = flag.Int("holds-cache", 2000, "holds: the worker's sticky workflow cache")
+	temporalShape = flag.String("temporal", "full", "holds: full (Temporal server on PostgreSQL) or dev (dev server on a SQLite file)")
 )
 
 func main() {
@@ -92,8 +101,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("machine: %s; load: vegeta, %d in flight, %s per side, loopback\n\n", machine(), *concurrency, *duration)
-	fmt.Printf("%-48s %10s %9s %9s %9s\n", "", "req/s", "p50 ms", "p99 ms", "ok")
-
+	if strings.Contains(*only, "clicks") || strings.Contains(*only, "conversions") {
+		fmt.Printf("%-48s %10s %9s %9s %9s\n", "", "req/s", "p50 ms", "p99 ms", "ok")
+	}
 	if strings.Contains(*only, "clicks") {
 		if err := benchClicks(ctx, d, en.RefCode); err != nil {
 			return err
@@ -101,6 +111,17 @@ func run(ctx context.Context) error {
 	}
 	if strings.Contains(*only, "conversions") {
 		if err := benchConversions(ctx, d, app.SecretKey, en.RefCode); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "holds") {
+		if err := benchHolds(ctx); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "reads") {
+		fmt.Printf("%-48s %10s %9s %9s %9s %9s\n", "", "req/s", "p50 ms", "p95 ms", "p99 ms", "ok")
+		if err := benchReads(ctx); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -25,6 +26,18 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, opts sd
 	w := sdkworker.New(c, taskQueue, opts)
 	Register(w, acts, more...)
 	return w
+}
+
+// Sized applies the sizing to opts and sets the process-wide sticky cache:
+// call it before creating the process's first worker.
+func Sized(s config.WorkerSizing, opts sdkworker.Options) sdkworker.Options {
+	sdkworker.SetStickyWorkflowCacheSize(s.CacheSize)
+	opts.MaxConcurrentWorkflowTaskPollers = s.WorkflowPollers
+	opts.MaxConcurrentActivityTaskPollers = s.ActivityPollers
+	opts.MaxConcurrentWorkflowTaskExecutionSize = s.MaxWorkflowTasks
+	opts.MaxConcurrentActivityExecutionSize = s.MaxActivities
+	opts.MaxConcurrentLocalActivityExecutionSize = s.MaxActivities
+	return opts
 }
 
 // Register registers the workflows and activities on any registry (a

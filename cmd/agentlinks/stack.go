@@ -147,13 +147,15 @@ func (d *deps) serveAPI(ctx context.Context, l net.Listener) error {
 // runWorker polls the task queue until ctx ends, then stops polling and
 // lets running tasks finish.
 func (d *deps) runWorker(ctx context.Context) error {
-	w := worker.New(d.temporal, d.cfg.TaskQueue, activities.New(d.pool), sdkworker.Options{
+	w := worker.New(d.temporal, d.cfg.TaskQueue, activities.New(d.pool), worker.Sized(d.cfg.Worker, sdkworker.Options{
 		WorkerStopTimeout: 20 * time.Second,
-	}, stripeconnect.NewActivities(d.stripe(), d.tracking()))
+	}), stripeconnect.NewActivities(d.stripe(), d.tracking()))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	d.log.Info("worker polling", "task_queue", d.cfg.TaskQueue, "namespace", d.cfg.TemporalNamespace)
+	d.log.Info("worker polling", "task_queue", d.cfg.TaskQueue, "namespace", d.cfg.TemporalNamespace,
+		"cache_size", d.cfg.Worker.CacheSize, "workflow_pollers", d.cfg.Worker.WorkflowPollers,
+		"activity_pollers", d.cfg.Worker.ActivityPollers)
 	<-ctx.Done()
 	w.Stop()
 	d.log.Info("worker stopped")

@@ -32,7 +32,23 @@ type Config struct {
 	StripeAPIBase       string        // STRIPE_API_BASE: empty for api.stripe.com; stripe-mock in tests
 	StripeConnectBase   string        // STRIPE_CONNECT_BASE: empty for connect.stripe.com
 	StripeParkAfter     time.Duration // STRIPE_PARK_AFTER: retry an out-of-order event this long, then park it
+
+	Worker WorkerSizing
 }
+
+// WorkerSizing sizes the Temporal worker on purpose (see README,
+// "Sizing the worker"): its memory is bounded by the sticky cache, not by
+// how many conversions are on hold.
+type WorkerSizing struct {
+	CacheSize        int // WORKER_CACHE_SIZE: workflows kept in the sticky cache (process-wide)
+	WorkflowPollers  int // WORKER_WORKFLOW_POLLERS: concurrent workflow-task polls
+	ActivityPollers  int // WORKER_ACTIVITY_POLLERS: concurrent activity-task polls
+	MaxWorkflowTasks int // WORKER_MAX_WORKFLOW_TASKS: workflow tasks run at once
+	MaxActivities    int // WORKER_MAX_ACTIVITIES: activities (and local activities) run at once
+}
+
+// DefaultWorkerSizing is what the worker runs with unless told otherwise.
+var DefaultWorkerSizing = WorkerSizing{CacheSize: 2000, WorkflowPollers: 8, ActivityPollers: 4, MaxWorkflowTasks: 200, MaxActivities: 100}
 
 // FromEnv reads the configuration; a malformed value is an error, not a
 // silent default.
@@ -67,6 +83,27 @@ func FromEnv() (Config, error) {
 	}
 	if v := env("TRUSTED_PROXIES", ""); v != "" {
 		c.TrustedProxies = strings.Split(v, ",")
+	}
+	c.Worker = DefaultWorkerSizing
+	for _, f := range []struct {
+		name string
+		v    *int
+	}{
+		{"WORKER_CACHE_SIZE", &c.Worker.CacheSize},
+		{"WORKER_WORKFLOW_POLLERS", &c.Worker.WorkflowPollers},
+		{"WORKER_ACTIVITY_POLLERS", &c.Worker.ActivityPollers},
+		{"WORKER_MAX_WORKFLOW_TASKS", &c.Worker.MaxWorkflowTasks},
+		{"WORKER_MAX_ACTIVITIES", &c.Worker.MaxActivities},
+	} {
+		v := os.Getenv(f.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("%s=%q: want a whole number, at least 1", f.name, v)
+		}
+		*f.v = n
 	}
 	return c, nil
 }

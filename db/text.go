@@ -1,0 +1,9 @@
+package db
+
+// QueryText is the SQL of the queries whose plans the benchmarks print
+// (bench reads), exactly as the generated code sends it.
+var QueryText = map[string]string{
+	"GetCreatorBalance": getCreatorBalance,
+	"ProgramDays":       programDays,
+	"CreatorBalances":   creatorBalances,
+}
