@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
