@@ -45,7 +45,7 @@ temporal-server: $(TEMPORAL_SERVER)
 $(TEMPORAL_SERVER): tools/temporal-server/go.mod tools/temporal-server/go.sum
 	@echo "building the Temporal server (v1.29.1) into bin/; the first build takes a few minutes"
 	cd tools/temporal-server && $(GO) build -o $(BIN)/temporal-sql-tool go.temporal.io/server/cmd/tools/sql
-	rm -rf $(BIN)/temporal-schema && cp -r "$$(cd tools/temporal-server && $(GO) list -m -f '{{.Dir}}' go.temporal.io/server)/schema" $(BIN)/temporal-schema && chmod -R u+w $(BIN)/temporal-schema
+	rm -rf $(BIN)/temporal-schema && cp -r "$$(cd tools/temporal-server && $(GO) list -m -f '{{.Dir}}' go.temporal.io/server)/schema" $(BIN)/temporal-schema && chmod -R u+w $(BIN)/temporal-schema && find $(BIN)/temporal-schema -name '*.go' -delete
 	cd tools/temporal-server && $(GO) build -o $(TEMPORAL_SERVER) go.temporal.io/server/cmd/server
 
 build:

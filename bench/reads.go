@@ -162,7 +162,7 @@ func loadHistory(ctx context.Context, d *testenv.Database, appID string) (busies
 			FROM clicks WHERE NOT is_bot GROUP BY 1, 2`,
 		fmt.Sprintf(`CREATE TEMP TABLE load AS
 			SELECT i, 'ref' || lpad(c::text, 5, '0') AS ref_code, 'cr_bench' || c AS creator_id,
-			       now() - random() * interval '%[1]d days' AS created_at, 1000 + (i * 7919) %% 99000 AS amount
+			       now() - random() * interval '%[1]d days' AS created_at, 1000 + (i::bigint * 7919) %% 99000 AS amount
 			FROM generate_series(1, %[2]d) i, LATERAL (SELECT floor(%[3]d * power(random() + i * 0, 3))::int AS c) x`,
 			historyDays, *readConversions, readCreators),
 		`INSERT INTO referrals (id, app_id, ref_code, creator_id, user_id, created_at)

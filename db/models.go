@@ -139,6 +139,13 @@ type RefCode struct {
 	CreatedAt time.Time
 }
 
+type RefDaily struct {
+	RefCode     string
+	Day         pgtype.Date
+	Signups     int64
+	Conversions int64
+}
+
 type Referral struct {
 	ID           string
 	AppID        string

@@ -9,17 +9,6 @@ import (
 	"context"
 )
 
-const countReferralsByRef = `-- name: CountReferralsByRef :one
-SELECT count(*) FROM referrals WHERE ref_code = $1
-`
-
-func (q *Queries) CountReferralsByRef(ctx context.Context, refCode string) (int64, error) {
-	row := q.db.QueryRow(ctx, countReferralsByRef, refCode)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const createReferral = `-- name: CreateReferral :one
 INSERT INTO referrals (id, app_id, ref_code, creator_id, user_id, email, self_referral)
 VALUES ($1, $2, $3, $4, $5, $6, $7)

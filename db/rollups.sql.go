@@ -289,3 +289,77 @@ func (q *Queries) ProgramDays(ctx context.Context, arg ProgramDaysParams) ([]Pro
 	}
 	return items, nil
 }
+
+const refDayDrift = `-- name: RefDayDrift :many
+WITH base AS (
+    SELECT ref_code, day, sum(signups) AS signups, sum(conversions) AS conversions
+    FROM (
+        SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS signups, 0 AS conversions FROM referrals
+        UNION ALL
+        SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date, 0, 1 FROM conversions
+    ) t
+    GROUP BY ref_code, day
+)
+SELECT coalesce(b.ref_code, r.ref_code)::text AS ref_code, coalesce(b.day, r.day)::date AS day,
+       coalesce(b.signups, 0)::bigint AS row_signups, coalesce(r.signups, 0)::bigint AS rollup_signups,
+       coalesce(b.conversions, 0)::bigint AS row_conversions, coalesce(r.conversions, 0)::bigint AS rollup_conversions
+FROM base b FULL JOIN ref_daily r ON r.ref_code = b.ref_code AND r.day = b.day
+WHERE coalesce(b.signups, 0) <> coalesce(r.signups, 0) OR coalesce(b.conversions, 0) <> coalesce(r.conversions, 0)
+ORDER BY 1, 2
+`
+
+type RefDayDriftRow struct {
+	RefCode           string
+	Day               pgtype.Date
+	RowSignups        int64
+	RollupSignups     int64
+	RowConversions    int64
+	RollupConversions int64
+}
+
+// Ref days whose rollup disagrees with the referrals and conversions.
+func (q *Queries) RefDayDrift(ctx context.Context) ([]RefDayDriftRow, error) {
+	rows, err := q.db.Query(ctx, refDayDrift)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RefDayDriftRow{}
+	for rows.Next() {
+		var i RefDayDriftRow
+		if err := rows.Scan(
+			&i.RefCode,
+			&i.Day,
+			&i.RowSignups,
+			&i.RollupSignups,
+			&i.RowConversions,
+			&i.RollupConversions,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const refTotals = `-- name: RefTotals :one
+SELECT coalesce(sum(signups), 0)::bigint AS signups,
+       coalesce(sum(conversions), 0)::bigint AS conversions
+FROM ref_daily WHERE ref_code = $1
+`
+
+type RefTotalsRow struct {
+	Signups     int64
+	Conversions int64
+}
+
+// A ref link's signups and conversions, from its per-day rollup.
+func (q *Queries) RefTotals(ctx context.Context, refCode string) (RefTotalsRow, error) {
+	row := q.db.QueryRow(ctx, refTotals, refCode)
+	var i RefTotalsRow
+	err := row.Scan(&i.Signups, &i.Conversions)
+	return i, err
+}

@@ -6,6 +6,3 @@ RETURNING *;
 
 -- name: GetReferralByUser :one
 SELECT * FROM referrals WHERE app_id = $1 AND user_id = $2;
-
--- name: CountReferralsByRef :one
-SELECT count(*) FROM referrals WHERE ref_code = $1;

@@ -108,3 +108,27 @@ SELECT diff.side::text AS side, diff.app_id::text AS app_id, diff.day::date AS d
        diff.commission::bigint AS commission_cents, diff.net::bigint AS net_commission_cents,
        diff.refunds::bigint AS refunds, diff.refunded::bigint AS refunded_cents
 FROM diff ORDER BY 2, 3, 1;
+
+-- name: RefTotals :one
+-- A ref link's signups and conversions, from its per-day rollup.
+SELECT coalesce(sum(signups), 0)::bigint AS signups,
+       coalesce(sum(conversions), 0)::bigint AS conversions
+FROM ref_daily WHERE ref_code = $1;
+
+-- name: RefDayDrift :many
+-- Ref days whose rollup disagrees with the referrals and conversions.
+WITH base AS (
+    SELECT ref_code, day, sum(signups) AS signups, sum(conversions) AS conversions
+    FROM (
+        SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS signups, 0 AS conversions FROM referrals
+        UNION ALL
+        SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date, 0, 1 FROM conversions
+    ) t
+    GROUP BY ref_code, day
+)
+SELECT coalesce(b.ref_code, r.ref_code)::text AS ref_code, coalesce(b.day, r.day)::date AS day,
+       coalesce(b.signups, 0)::bigint AS row_signups, coalesce(r.signups, 0)::bigint AS rollup_signups,
+       coalesce(b.conversions, 0)::bigint AS row_conversions, coalesce(r.conversions, 0)::bigint AS rollup_conversions
+FROM base b FULL JOIN ref_daily r ON r.ref_code = b.ref_code AND r.day = b.day
+WHERE coalesce(b.signups, 0) <> coalesce(r.signups, 0) OR coalesce(b.conversions, 0) <> coalesce(r.conversions, 0)
+ORDER BY 1, 2;

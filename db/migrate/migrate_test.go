@@ -96,6 +96,10 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT sum(clicks) FROM app_click_daily WHERE app_id = $1`, app.App.ID).Scan(&clicks); err != nil || clicks != 9 {
 		t.Fatalf("clicks %d (%v), want 9", clicks, err)
 	}
+	refTotals, err := q.RefTotals(ctx, en.RefCode)
+	if err != nil || refTotals.Signups != 1 || refTotals.Conversions != 2 {
+		t.Fatalf("ref totals %+v (%v), want 1 signup and 2 conversions", refTotals, err)
+	}
 
 	// And the triggers keep them in step from here on.
 	if _, err := acts.ReleaseConversion(ctx, "cv_a"); err != nil {

@@ -32,6 +32,16 @@ CREATE TABLE app_daily (
     PRIMARY KEY (app_id, day)
 );
 
+-- A ref link's signups and conversions per UTC day (its clicks are in
+-- click_daily).
+CREATE TABLE ref_daily (
+    ref_code    text NOT NULL REFERENCES ref_codes (code),
+    day         date NOT NULL,
+    signups     bigint NOT NULL DEFAULT 0,
+    conversions bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (ref_code, day)
+);
+
 -- A creator's balances in one program: the ledger's creator accounts summed.
 CREATE TABLE creator_balances (
     app_id          text NOT NULL REFERENCES apps (id),
@@ -48,6 +58,9 @@ BEGIN
     INSERT INTO app_daily AS d (app_id, day, signups)
     VALUES (NEW.app_id, (NEW.created_at AT TIME ZONE 'UTC')::date, 1)
     ON CONFLICT (app_id, day) DO UPDATE SET signups = d.signups + 1;
+    INSERT INTO ref_daily AS r (ref_code, day, signups)
+    VALUES (NEW.ref_code, (NEW.created_at AT TIME ZONE 'UTC')::date, 1)
+    ON CONFLICT (ref_code, day) DO UPDATE SET signups = r.signups + 1;
     RETURN NULL;
 END;
 $$;
@@ -64,6 +77,9 @@ BEGIN
         commission_cents     = d.commission_cents + EXCLUDED.commission_cents,
         platform_fee_cents   = d.platform_fee_cents + EXCLUDED.platform_fee_cents,
         net_commission_cents = d.net_commission_cents + EXCLUDED.net_commission_cents;
+    INSERT INTO ref_daily AS r (ref_code, day, conversions)
+    VALUES (NEW.ref_code, (NEW.created_at AT TIME ZONE 'UTC')::date, 1)
+    ON CONFLICT (ref_code, day) DO UPDATE SET conversions = r.conversions + 1;
     RETURN NULL;
 END;
 $$;
@@ -149,6 +165,15 @@ FROM (
 ) t
 GROUP BY app_id, day;
 
+INSERT INTO ref_daily (ref_code, day, signups, conversions)
+SELECT ref_code, day, sum(signups), sum(conversions)
+FROM (
+    SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS signups, 0 AS conversions FROM referrals
+    UNION ALL
+    SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date, 0, 1 FROM conversions
+) t
+GROUP BY ref_code, day;
+
 INSERT INTO creator_balances (app_id, creator_id, pending_cents, available_cents, paid_cents)
 SELECT app_id, creator_id,
        sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents WHEN debit_account = 'creator_pending' THEN -amount_cents ELSE 0 END),
@@ -167,5 +192,6 @@ DROP FUNCTION rollup_refund;
 DROP FUNCTION rollup_conversion;
 DROP FUNCTION rollup_referral;
 DROP TABLE creator_balances;
+DROP TABLE ref_daily;
 DROP TABLE app_daily;
 DROP TABLE app_click_daily;

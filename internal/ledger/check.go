@@ -23,7 +23,7 @@ import (
 //     the pending conversions, less what was reversed;
 //   - every account, summed over the platform, nets to zero (double entry);
 //   - the derived rollups the dashboard reads (creator_balances, app_daily,
-//     app_click_daily) equal what the ledger and the rows they summarise say.
+//     app_click_daily, ref_daily) equal what the ledger and the rows they summarise say.
 func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 	var bad []string
 	convs, err := q.ListConversions(ctx)
@@ -155,6 +155,14 @@ func checkRollups(ctx context.Context, q *db.Queries) ([]string, error) {
 		bad = append(bad, fmt.Sprintf("app %s on %s: %s clicks %d (unique %d), signups %d, conversions %d (amount %d, commission %d, net %d), refunds %d (%d), which the other side does not",
 			d.AppID, d.Day.Time.Format("2006-01-02"), what, d.Clicks, d.UniqueClicks, d.Signups, d.Conversions, d.AmountCents,
 			d.CommissionCents, d.NetCommissionCents, d.Refunds, d.RefundedCents))
+	}
+	refs, err := q.RefDayDrift(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refs {
+		bad = append(bad, fmt.Sprintf("ref %s on %s: rollup signups %d, conversions %d; the rows say %d, %d",
+			r.RefCode, r.Day.Time.Format("2006-01-02"), r.RollupSignups, r.RollupConversions, r.RowSignups, r.RowConversions))
 	}
 	return bad, nil
 }

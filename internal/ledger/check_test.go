@@ -113,6 +113,7 @@ func TestCheckFindsDriftingRollups(t *testing.T) {
 	for _, sql := range []string{
 		`UPDATE creator_balances SET available_cents = available_cents + 1`,
 		`UPDATE app_daily SET conversions = conversions + 1`,
+		`UPDATE ref_daily SET signups = signups + 2`,
 		`INSERT INTO app_click_daily (app_id, day, clicks, unique_clicks) VALUES ('` + app.App.ID + `', '2020-01-01', 3, 1)`,
 	} {
 		if _, err := d.Pool.Exec(ctx, sql); err != nil {
@@ -129,6 +130,7 @@ func TestCheckFindsDriftingRollups(t *testing.T) {
 		"app " + app.App.ID + " on " + today + ": the rollup says clicks 0 (unique 0), signups 0, conversions 2",
 		"app " + app.App.ID + " on " + today + ": the rows say clicks 0 (unique 0), signups 0, conversions 1",
 		"app " + app.App.ID + " on 2020-01-01: the rollup says clicks 3 (unique 1)",
+		"ref " + en.RefCode + " on " + today + ": rollup signups 2, conversions 1; the rows say 0, 1",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("drift not reported: want %q in\n%s", want, all)

@@ -639,15 +639,12 @@ func (s *Service) Stats(ctx context.Context, bearer, ref string) (Stats, error) 
 	if err != nil {
 		return Stats{}, err
 	}
-	signups, err := s.Q.CountReferralsByRef(ctx, code)
+	// Per-day rollups: a read of one row per active day, whatever the volume.
+	totals, err := s.Q.RefTotals(ctx, code)
 	if err != nil {
 		return Stats{}, err
 	}
-	conversions, err := s.Q.CountConversionsByRef(ctx, code)
-	if err != nil {
-		return Stats{}, err
-	}
-	return Stats{Clicks: clicks.Clicks, UniqueClicks: clicks.UniqueClicks, Signups: signups, Conversions: conversions}, nil
+	return Stats{Clicks: clicks.Clicks, UniqueClicks: clicks.UniqueClicks, Signups: totals.Signups, Conversions: totals.Conversions}, nil
 }
 
 // refForKey finds a ref of the key's app; another app's ref is unknown.
