@@ -36,6 +36,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/api"
+	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -190,8 +191,8 @@ func benchConversions(ctx context.Context, d *testenv.Database, key, ref string)
 	}
 
 	// The ceiling: a bare client starting a trivial workflow, with a worker
-	// running it, at the same concurrency.
-	trivial := sdkworker.New(tc, "bench-trivial", sdkworker.Options{})
+	// (sized as ours) running it, at the same concurrency.
+	trivial := sdkworker.New(tc, "bench-trivial", worker.Sized(config.DefaultWorkerSizing, sdkworker.Options{}))
 	trivial.RegisterWorkflowWithOptions(func(workflow.Context) error { return nil }, workflow.RegisterOptions{Name: "Trivial"})
 	if err := trivial.Start(); err != nil {
 		return err
@@ -200,7 +201,7 @@ func benchConversions(ctx context.Context, d *testenv.Database, key, ref string)
 	trivial.Stop()
 	print(ref0)
 
-	w := worker.New(tc, "bench", activities.New(d.Pool), sdkworker.Options{})
+	w := worker.New(tc, "bench", activities.New(d.Pool), worker.Sized(config.DefaultWorkerSizing, sdkworker.Options{}))
 	if err := w.Start(); err != nil {
 		return err
 	}
