@@ -94,7 +94,7 @@ chaos: tools
 	$(GO) test -count=1 -timeout 60m -v -run MoneySurvivesCrashes ./chaos -chaos.conversions=3000 -chaos.rounds=5 -chaos.clients=32
 
 # Benchmarks against the ceiling on this machine, in one run (BENCHMARKS.md):
-# clicks, conversions, 100k holds (about 100 minutes: the load and then the
+# clicks, conversions, 100k holds (about 2.5 hours: an hour of load, then the
 # hold) and dashboard reads (about 8 minutes). One part: go run ./bench -only reads
 bench: tools $(TEMPORAL_SERVER)
 	$(GO) run ./bench
