@@ -181,14 +181,11 @@ func benchConversions(ctx context.Context, d *testenv.Database, key, ref string)
 		return err
 	}
 	defer srv.Stop()
-	tc, err := client.Dial(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(slog.Default())})
+	tc, err := dialTemporal(ctx, addr)
 	if err != nil {
 		return err
 	}
 	defer tc.Close()
-	if err := worker.EnsureSearchAttributes(ctx, tc, "default"); err != nil {
-		return err
-	}
 
 	// The ceiling: a bare client starting a trivial workflow, with a worker
 	// (sized as ours) running it, at the same concurrency.
@@ -224,6 +221,20 @@ func benchConversions(ctx context.Context, d *testenv.Database, key, ref string)
 	_ = d.Pool.QueryRow(ctx, "SELECT count(*) FROM conversions").Scan(&stored)
 	fmt.Printf("%-48s %9.0f%%   target ≥ 70%%; conversions stored %d = 201s %d: %v\n\n", "conversions: ratio", 100*sys.rps/ref0.rps, stored, sys.ok, stored == int64(sys.ok))
 	return nil
+}
+
+// dialTemporal connects to the server and registers the search attributes
+// the conversion workflow sets.
+func dialTemporal(ctx context.Context, addr string) (client.Client, error) {
+	tc, err := client.Dial(client.Options{HostPort: addr, Logger: sdklog.NewStructuredLogger(slog.Default())})
+	if err != nil {
+		return nil, err
+	}
+	if err := worker.EnsureSearchAttributes(ctx, tc, "default"); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // startLoop starts trivial workflows from *concurrency goroutines.
