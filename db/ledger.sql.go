@@ -98,14 +98,10 @@ func (q *Queries) CountTransfers(ctx context.Context) (int64, error) {
 }
 
 const creatorBalances = `-- name: CreatorBalances :one
-SELECT
-    coalesce(sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents ELSE 0 END)
-           - sum(CASE WHEN debit_account  = 'creator_pending' THEN amount_cents ELSE 0 END), 0)::bigint AS pending_cents,
-    coalesce(sum(CASE WHEN credit_account = 'creator_available' THEN amount_cents ELSE 0 END)
-           - sum(CASE WHEN debit_account  = 'creator_available' THEN amount_cents ELSE 0 END), 0)::bigint AS available_cents,
-    coalesce(sum(CASE WHEN credit_account = 'creator_paid' THEN amount_cents ELSE 0 END)
-           - sum(CASE WHEN debit_account  = 'creator_paid' THEN amount_cents ELSE 0 END), 0)::bigint AS paid_cents
-FROM ledger_transfers
+SELECT coalesce(sum(pending_cents), 0)::bigint AS pending_cents,
+       coalesce(sum(available_cents), 0)::bigint AS available_cents,
+       coalesce(sum(paid_cents), 0)::bigint AS paid_cents
+FROM ledger_creator_balances
 WHERE app_id = $1 AND creator_id = $2
 `
 
@@ -120,7 +116,8 @@ type CreatorBalancesRow struct {
 	PaidCents      int64
 }
 
-// A creator's balances in one program, derived from the ledger.
+// A creator's balances in one program, summed from the ledger itself (zeros
+// when nothing was ever credited).
 func (q *Queries) CreatorBalances(ctx context.Context, arg CreatorBalancesParams) (CreatorBalancesRow, error) {
 	row := q.db.QueryRow(ctx, creatorBalances, arg.AppID, arg.CreatorID)
 	var i CreatorBalancesRow

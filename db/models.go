@@ -118,6 +118,14 @@ type CreatorBalance struct {
 	PaidCents      int64
 }
 
+type LedgerCreatorBalance struct {
+	AppID          string
+	CreatorID      string
+	PendingCents   int64
+	AvailableCents int64
+	PaidCents      int64
+}
+
 type LedgerTransfer struct {
 	ID            int64
 	TransferKey   string

@@ -5,15 +5,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (transfer_key) DO NOTHING;
 
 -- name: CreatorBalances :one
--- A creator's balances in one program, derived from the ledger.
-SELECT
-    coalesce(sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents ELSE 0 END)
-           - sum(CASE WHEN debit_account  = 'creator_pending' THEN amount_cents ELSE 0 END), 0)::bigint AS pending_cents,
-    coalesce(sum(CASE WHEN credit_account = 'creator_available' THEN amount_cents ELSE 0 END)
-           - sum(CASE WHEN debit_account  = 'creator_available' THEN amount_cents ELSE 0 END), 0)::bigint AS available_cents,
-    coalesce(sum(CASE WHEN credit_account = 'creator_paid' THEN amount_cents ELSE 0 END)
-           - sum(CASE WHEN debit_account  = 'creator_paid' THEN amount_cents ELSE 0 END), 0)::bigint AS paid_cents
-FROM ledger_transfers
+-- A creator's balances in one program, summed from the ledger itself (zeros
+-- when nothing was ever credited).
+SELECT coalesce(sum(pending_cents), 0)::bigint AS pending_cents,
+       coalesce(sum(available_cents), 0)::bigint AS available_cents,
+       coalesce(sum(paid_cents), 0)::bigint AS paid_cents
+FROM ledger_creator_balances
 WHERE app_id = $1 AND creator_id = $2;
 
 -- name: ConversionLedger :many

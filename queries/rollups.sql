@@ -27,21 +27,11 @@ ORDER BY 1;
 
 -- name: CreatorBalanceDrift :many
 -- Creators whose rollup disagrees with the ledger's creator accounts.
-WITH ledger AS (
-    SELECT app_id, creator_id,
-           sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents WHEN debit_account = 'creator_pending' THEN -amount_cents ELSE 0 END) AS pending_cents,
-           sum(CASE WHEN credit_account = 'creator_available' THEN amount_cents WHEN debit_account = 'creator_available' THEN -amount_cents ELSE 0 END) AS available_cents,
-           sum(CASE WHEN credit_account = 'creator_paid' THEN amount_cents WHEN debit_account = 'creator_paid' THEN -amount_cents ELSE 0 END) AS paid_cents
-    FROM ledger_transfers
-    WHERE credit_account IN ('creator_pending', 'creator_available', 'creator_paid')
-       OR debit_account IN ('creator_pending', 'creator_available', 'creator_paid')
-    GROUP BY app_id, creator_id
-)
 SELECT coalesce(l.app_id, b.app_id)::text AS app_id, coalesce(l.creator_id, b.creator_id)::text AS creator_id,
        coalesce(l.pending_cents, 0)::bigint AS ledger_pending, coalesce(b.pending_cents, 0)::bigint AS rollup_pending,
        coalesce(l.available_cents, 0)::bigint AS ledger_available, coalesce(b.available_cents, 0)::bigint AS rollup_available,
        coalesce(l.paid_cents, 0)::bigint AS ledger_paid, coalesce(b.paid_cents, 0)::bigint AS rollup_paid
-FROM ledger l FULL JOIN creator_balances b ON b.app_id = l.app_id AND b.creator_id = l.creator_id
+FROM ledger_creator_balances l FULL JOIN creator_balances b ON b.app_id = l.app_id AND b.creator_id = l.creator_id
 WHERE coalesce(l.pending_cents, 0) <> coalesce(b.pending_cents, 0)
    OR coalesce(l.available_cents, 0) <> coalesce(b.available_cents, 0)
    OR coalesce(l.paid_cents, 0) <> coalesce(b.paid_cents, 0)

@@ -42,7 +42,21 @@ CREATE TABLE ref_daily (
     PRIMARY KEY (ref_code, day)
 );
 
--- A creator's balances in one program: the ledger's creator accounts summed.
+-- A creator's balances in one program summed from the ledger itself: what
+-- creator_balances must always equal (ledger.Check), and its backfill.
+CREATE VIEW ledger_creator_balances AS
+SELECT app_id, creator_id,
+       sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents
+                WHEN debit_account = 'creator_pending' THEN -amount_cents ELSE 0 END)::bigint AS pending_cents,
+       sum(CASE WHEN credit_account = 'creator_available' THEN amount_cents
+                WHEN debit_account = 'creator_available' THEN -amount_cents ELSE 0 END)::bigint AS available_cents,
+       sum(CASE WHEN credit_account = 'creator_paid' THEN amount_cents
+                WHEN debit_account = 'creator_paid' THEN -amount_cents ELSE 0 END)::bigint AS paid_cents
+FROM ledger_transfers
+GROUP BY app_id, creator_id;
+
+-- A creator's balances in one program: the ledger's creator accounts summed,
+-- kept in step by a trigger.
 CREATE TABLE creator_balances (
     app_id          text NOT NULL REFERENCES apps (id),
     creator_id      text NOT NULL REFERENCES creators (id),
@@ -175,12 +189,7 @@ FROM (
 GROUP BY ref_code, day;
 
 INSERT INTO creator_balances (app_id, creator_id, pending_cents, available_cents, paid_cents)
-SELECT app_id, creator_id,
-       sum(CASE WHEN credit_account = 'creator_pending' THEN amount_cents WHEN debit_account = 'creator_pending' THEN -amount_cents ELSE 0 END),
-       sum(CASE WHEN credit_account = 'creator_available' THEN amount_cents WHEN debit_account = 'creator_available' THEN -amount_cents ELSE 0 END),
-       sum(CASE WHEN credit_account = 'creator_paid' THEN amount_cents WHEN debit_account = 'creator_paid' THEN -amount_cents ELSE 0 END)
-FROM ledger_transfers
-GROUP BY app_id, creator_id;
+SELECT app_id, creator_id, pending_cents, available_cents, paid_cents FROM ledger_creator_balances;
 
 -- +goose Down
 DROP TRIGGER ledger_transfers_rollup ON ledger_transfers;
@@ -192,6 +201,7 @@ DROP FUNCTION rollup_refund;
 DROP FUNCTION rollup_conversion;
 DROP FUNCTION rollup_referral;
 DROP TABLE creator_balances;
+DROP VIEW ledger_creator_balances;
 DROP TABLE ref_daily;
 DROP TABLE app_daily;
 DROP TABLE app_click_daily;
