@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/db"
 )
@@ -41,7 +40,6 @@ type pendingClick struct {
 }
 
 type clickBatcher struct {
-	pool   *pgxpool.Pool
 	q      *db.Queries
 	window time.Duration
 	in     chan *pendingClick
@@ -49,8 +47,8 @@ type clickBatcher struct {
 	wg     sync.WaitGroup
 }
 
-func newClickBatcher(pool *pgxpool.Pool, q *db.Queries, window time.Duration) *clickBatcher {
-	b := &clickBatcher{pool: pool, q: q, window: window, in: make(chan *pendingClick, 8*clickBatchMax), stop: make(chan struct{})}
+func newClickBatcher(q *db.Queries, window time.Duration) *clickBatcher {
+	b := &clickBatcher{q: q, window: window, in: make(chan *pendingClick, 8*clickBatchMax), stop: make(chan struct{})}
 	for range clickWriters {
 		b.wg.Add(1)
 		go b.run()

@@ -50,7 +50,7 @@ type Service struct {
 func New(pool *pgxpool.Pool, wf workflows.Client, dedupeWindow time.Duration) *Service {
 	q := db.New(pool)
 	return &Service{Pool: pool, Q: q, Workflows: wf, DedupeWindow: dedupeWindow, Now: time.Now,
-		clicks: newClickBatcher(pool, q, dedupeWindow), refs: newRefCache(q, refCacheTTL)}
+		clicks: newClickBatcher(q, dedupeWindow), refs: newRefCache(q, refCacheTTL)}
 }
 
 // Close writes the clicks still queued and stops taking more.
