@@ -57,24 +57,11 @@ func (c Client) RecordConversion(ctx context.Context, in activities.ConversionIn
 }
 
 func (c Client) recordOnce(ctx context.Context, in activities.ConversionInput) (RecordReply, error) {
-	op := c.Temporal.NewWithStartWorkflowOperation(c.startOptions(in), ConversionWorkflowName, in)
-	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     "record-" + in.RequestID,
-			UpdateName:   UpdateRecord,
-			Args:         []any{RecordRequest{RequestID: in.RequestID}},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
-	if err != nil {
-		return RecordReply{}, classify(fmt.Errorf("start conversion workflow %s: %w", activities.WorkflowID(in.ConversionID), err))
-	}
-	var reply RecordReply
-	if err := h.Get(ctx, &reply); err != nil {
-		return RecordReply{}, classify(fmt.Errorf("record conversion %s: %w", in.ConversionID, err))
-	}
-	return reply, nil
+	return updateWithStart[RecordReply](ctx, c, in, client.UpdateWorkflowOptions{
+		UpdateID:   "record-" + in.RequestID,
+		UpdateName: UpdateRecord,
+		Args:       []any{RecordRequest{RequestID: in.RequestID}},
+	}, "start conversion workflow "+activities.WorkflowID(in.ConversionID), "record conversion "+in.ConversionID)
 }
 
 // RefundConversion delivers a refund to the conversion's workflow and waits
@@ -92,24 +79,29 @@ func (c Client) RefundConversion(ctx context.Context, in activities.ConversionIn
 }
 
 func (c Client) refundOnce(ctx context.Context, in activities.ConversionInput, req RefundRequest) (activities.RefundResult, error) {
+	what := "refund conversion " + in.ConversionID
+	return updateWithStart[activities.RefundResult](ctx, c, in, client.UpdateWorkflowOptions{
+		UpdateID:   req.RefundID,
+		UpdateName: UpdateRefund,
+		Args:       []any{req},
+	}, what, what)
+}
+
+// updateWithStart starts the conversion's workflow or joins the running one
+// (Update-With-Start, one round trip), sends the update and waits for its
+// result. sending and waiting name the two steps in errors.
+func updateWithStart[T any](ctx context.Context, c Client, in activities.ConversionInput, u client.UpdateWorkflowOptions, sending, waiting string) (T, error) {
+	var out T
+	u.WaitForStage = client.WorkflowUpdateStageCompleted
 	op := c.Temporal.NewWithStartWorkflowOperation(c.startOptions(in), ConversionWorkflowName, in)
-	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
-		StartWorkflowOperation: op,
-		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     req.RefundID,
-			UpdateName:   UpdateRefund,
-			Args:         []any{req},
-			WaitForStage: client.WorkflowUpdateStageCompleted,
-		},
-	})
+	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op, UpdateOptions: u})
 	if err != nil {
-		return activities.RefundResult{}, classify(fmt.Errorf("refund conversion %s: %w", in.ConversionID, err))
+		return out, classify(fmt.Errorf("%s: %w", sending, err))
 	}
-	var res activities.RefundResult
-	if err := h.Get(ctx, &res); err != nil {
-		return activities.RefundResult{}, classify(fmt.Errorf("refund conversion %s: %w", in.ConversionID, err))
+	if err := h.Get(ctx, &out); err != nil {
+		return out, classify(fmt.Errorf("%s: %w", waiting, err))
 	}
-	return res, nil
+	return out, nil
 }
 
 // retryAborted sends an update again when the server aborted it without an
