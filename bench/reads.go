@@ -16,6 +16,7 @@ import (
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/db/migrations"
+	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 	"github.com/agentlinks/agentlinks/internal/tracking"
@@ -53,18 +54,14 @@ func benchReads(ctx context.Context) error {
 	var clicks, convs, transfers int64
 	_ = d.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM clicks), (SELECT count(*) FROM conversions), (SELECT count(*) FROM ledger_transfers)`).Scan(&clicks, &convs, &transfers)
 	q := db.New(d.Pool)
-	driftB, err := q.CreatorBalanceDrift(ctx)
-	if err != nil {
-		return err
-	}
-	driftD, err := q.ProgramDayDrift(ctx)
+	drift, err := ledger.CheckRollups(ctx, q)
 	if err != nil {
 		return err
 	}
 	var topConvs int64
 	_ = d.Pool.QueryRow(ctx, `SELECT count(*) FROM conversions WHERE ref_code = $1`, top.ref).Scan(&topConvs)
 	fmt.Printf("reads: loaded %d clicks, %d conversions, %d ledger transfers in %s; busiest creator has %d conversions; rollups agree with the rows: %v\n",
-		clicks, convs, transfers, loaded.Round(time.Second), topConvs, len(driftB) == 0 && len(driftD) == 0)
+		clicks, convs, transfers, loaded.Round(time.Second), topConvs, len(drift) == 0)
 	if _, err := d.Pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
 		return err
 	}

@@ -41,7 +41,30 @@ type AppClickDaily struct {
 	UniqueClicks int64
 }
 
+type AppClickDailyFromRow struct {
+	AppID        string
+	Day          pgtype.Date
+	Clicks       int64
+	UniqueClicks int64
+}
+
 type AppDaily struct {
+	AppID                      string
+	Day                        pgtype.Date
+	Signups                    int64
+	Conversions                int64
+	AmountCents                int64
+	CommissionCents            int64
+	PlatformFeeCents           int64
+	NetCommissionCents         int64
+	Refunds                    int64
+	RefundedCents              int64
+	ReversedCommissionCents    int64
+	ReversedPlatformFeeCents   int64
+	ReversedNetCommissionCents int64
+}
+
+type AppDailyFromRow struct {
 	AppID                      string
 	Day                        pgtype.Date
 	Signups                    int64
@@ -148,6 +171,13 @@ type RefCode struct {
 }
 
 type RefDaily struct {
+	RefCode     string
+	Day         pgtype.Date
+	Signups     int64
+	Conversions int64
+}
+
+type RefDailyFromRow struct {
 	RefCode     string
 	Day         pgtype.Date
 	Signups     int64

@@ -90,83 +90,68 @@ func (q *Queries) GetCreatorBalance(ctx context.Context, arg GetCreatorBalancePa
 }
 
 const programDayDrift = `-- name: ProgramDayDrift :many
-WITH base AS (
-    SELECT app_id, day, sum(clicks) AS clicks, sum(unique_clicks) AS unique_clicks, sum(signups) AS signups,
-           sum(conversions) AS conversions, sum(amount) AS amount, sum(commission) AS commission, sum(fee) AS fee,
-           sum(net) AS net, sum(refunds) AS refunds, sum(refunded) AS refunded, sum(r_commission) AS r_commission,
-           sum(r_fee) AS r_fee, sum(r_net) AS r_net
-    FROM (
-        SELECT r.app_id, d.day, d.clicks, d.unique_clicks, 0 AS signups, 0 AS conversions, 0 AS amount, 0 AS commission,
-               0 AS fee, 0 AS net, 0 AS refunds, 0 AS refunded, 0 AS r_commission, 0 AS r_fee, 0 AS r_net
-        FROM click_daily d JOIN ref_codes r ON r.code = d.ref_code
-        UNION ALL
-        SELECT app_id, (created_at AT TIME ZONE 'UTC')::date, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM referrals
-        UNION ALL
-        SELECT app_id, (created_at AT TIME ZONE 'UTC')::date, 0, 0, 0, 1, amount_cents, commission_cents,
-               platform_fee_cents, net_commission_cents, 0, 0, 0, 0, 0
-        FROM conversions
-        UNION ALL
-        SELECT app_id, (created_at AT TIME ZONE 'UTC')::date, 0, 0, 0, 0, 0, 0, 0, 0, 1, amount_cents,
-               commission_cents, platform_fee_cents, net_commission_cents
-        FROM refunds
-    ) t
-    GROUP BY app_id, day
-), rollup AS (
+WITH rollup AS (
     SELECT coalesce(d.app_id, c.app_id) AS app_id, coalesce(d.day, c.day) AS day,
-           coalesce(c.clicks, 0) AS clicks, coalesce(c.unique_clicks, 0) AS unique_clicks,
-           coalesce(d.signups, 0) AS signups, coalesce(d.conversions, 0) AS conversions,
-           coalesce(d.amount_cents, 0) AS amount, coalesce(d.commission_cents, 0) AS commission,
-           coalesce(d.platform_fee_cents, 0) AS fee, coalesce(d.net_commission_cents, 0) AS net,
-           coalesce(d.refunds, 0) AS refunds, coalesce(d.refunded_cents, 0) AS refunded,
-           coalesce(d.reversed_commission_cents, 0) AS r_commission,
-           coalesce(d.reversed_platform_fee_cents, 0) AS r_fee,
-           coalesce(d.reversed_net_commission_cents, 0) AS r_net
+           coalesce(c.clicks, 0) AS clicks, coalesce(c.unique_clicks, 0) AS unique_clicks, d.signups, d.conversions,
+           d.amount_cents, d.commission_cents, d.platform_fee_cents, d.net_commission_cents, d.refunds, d.refunded_cents,
+           d.reversed_commission_cents, d.reversed_platform_fee_cents, d.reversed_net_commission_cents
     FROM app_daily d FULL JOIN app_click_daily c ON c.app_id = d.app_id AND c.day = d.day
-), diff AS (
-    (SELECT 'rows' AS side, base.app_id, base.day, base.clicks::bigint, base.unique_clicks::bigint, base.signups::bigint,
-            base.conversions::bigint, base.amount::bigint, base.commission::bigint, base.fee::bigint, base.net::bigint,
-            base.refunds::bigint, base.refunded::bigint, base.r_commission::bigint, base.r_fee::bigint, base.r_net::bigint
-     FROM base
-     EXCEPT
-     SELECT 'rows', rollup.app_id, rollup.day, rollup.clicks, rollup.unique_clicks, rollup.signups, rollup.conversions,
-            rollup.amount, rollup.commission, rollup.fee, rollup.net, rollup.refunds, rollup.refunded,
-            rollup.r_commission, rollup.r_fee, rollup.r_net
-     FROM rollup WHERE (rollup.clicks, rollup.unique_clicks, rollup.signups, rollup.conversions, rollup.refunds) <> (0, 0, 0, 0, 0))
-    UNION ALL
-    (SELECT 'rollup', rollup.app_id, rollup.day, rollup.clicks, rollup.unique_clicks, rollup.signups, rollup.conversions,
-            rollup.amount, rollup.commission, rollup.fee, rollup.net, rollup.refunds, rollup.refunded,
-            rollup.r_commission, rollup.r_fee, rollup.r_net
-     FROM rollup WHERE (rollup.clicks, rollup.unique_clicks, rollup.signups, rollup.conversions, rollup.refunds) <> (0, 0, 0, 0, 0)
-     EXCEPT
-     SELECT 'rollup', base.app_id, base.day, base.clicks::bigint, base.unique_clicks::bigint, base.signups::bigint,
-            base.conversions::bigint, base.amount::bigint, base.commission::bigint, base.fee::bigint, base.net::bigint,
-            base.refunds::bigint, base.refunded::bigint, base.r_commission::bigint, base.r_fee::bigint, base.r_net::bigint
-     FROM base)
+), rows AS (
+    SELECT coalesce(d.app_id, c.app_id) AS app_id, coalesce(d.day, c.day) AS day,
+           coalesce(c.clicks, 0) AS clicks, coalesce(c.unique_clicks, 0) AS unique_clicks, d.signups, d.conversions,
+           d.amount_cents, d.commission_cents, d.platform_fee_cents, d.net_commission_cents, d.refunds, d.refunded_cents,
+           d.reversed_commission_cents, d.reversed_platform_fee_cents, d.reversed_net_commission_cents
+    FROM app_daily_from_rows d FULL JOIN app_click_daily_from_rows c ON c.app_id = d.app_id AND c.day = d.day
 )
-SELECT diff.side::text AS side, diff.app_id::text AS app_id, diff.day::date AS day,
-       diff.clicks::bigint AS clicks, diff.unique_clicks::bigint AS unique_clicks, diff.signups::bigint AS signups,
-       diff.conversions::bigint AS conversions, diff.amount::bigint AS amount_cents,
-       diff.commission::bigint AS commission_cents, diff.net::bigint AS net_commission_cents,
-       diff.refunds::bigint AS refunds, diff.refunded::bigint AS refunded_cents
-FROM diff ORDER BY 2, 3, 1
+SELECT coalesce(r.app_id, u.app_id)::text AS app_id, coalesce(r.day, u.day)::date AS day,
+       coalesce(r.clicks, 0)::bigint AS row_clicks, coalesce(u.clicks, 0)::bigint AS rollup_clicks,
+       coalesce(r.unique_clicks, 0)::bigint AS row_unique_clicks, coalesce(u.unique_clicks, 0)::bigint AS rollup_unique_clicks,
+       coalesce(r.signups, 0)::bigint AS row_signups, coalesce(u.signups, 0)::bigint AS rollup_signups,
+       coalesce(r.conversions, 0)::bigint AS row_conversions, coalesce(u.conversions, 0)::bigint AS rollup_conversions,
+       coalesce(r.amount_cents, 0)::bigint AS row_amount_cents, coalesce(u.amount_cents, 0)::bigint AS rollup_amount_cents,
+       coalesce(r.commission_cents, 0)::bigint AS row_commission_cents, coalesce(u.commission_cents, 0)::bigint AS rollup_commission_cents,
+       coalesce(r.net_commission_cents, 0)::bigint AS row_net_commission_cents, coalesce(u.net_commission_cents, 0)::bigint AS rollup_net_commission_cents,
+       coalesce(r.refunds, 0)::bigint AS row_refunds, coalesce(u.refunds, 0)::bigint AS rollup_refunds,
+       coalesce(r.refunded_cents, 0)::bigint AS row_refunded_cents, coalesce(u.refunded_cents, 0)::bigint AS rollup_refunded_cents
+FROM rows r FULL JOIN rollup u ON u.app_id = r.app_id AND u.day = r.day
+WHERE (coalesce(r.clicks, 0), coalesce(r.unique_clicks, 0), coalesce(r.signups, 0), coalesce(r.conversions, 0),
+       coalesce(r.amount_cents, 0), coalesce(r.commission_cents, 0), coalesce(r.platform_fee_cents, 0),
+       coalesce(r.net_commission_cents, 0), coalesce(r.refunds, 0), coalesce(r.refunded_cents, 0),
+       coalesce(r.reversed_commission_cents, 0), coalesce(r.reversed_platform_fee_cents, 0),
+       coalesce(r.reversed_net_commission_cents, 0))
+   <> (coalesce(u.clicks, 0), coalesce(u.unique_clicks, 0), coalesce(u.signups, 0), coalesce(u.conversions, 0),
+       coalesce(u.amount_cents, 0), coalesce(u.commission_cents, 0), coalesce(u.platform_fee_cents, 0),
+       coalesce(u.net_commission_cents, 0), coalesce(u.refunds, 0), coalesce(u.refunded_cents, 0),
+       coalesce(u.reversed_commission_cents, 0), coalesce(u.reversed_platform_fee_cents, 0),
+       coalesce(u.reversed_net_commission_cents, 0))
+ORDER BY 1, 2
 `
 
 type ProgramDayDriftRow struct {
-	Side               string
-	AppID              string
-	Day                pgtype.Date
-	Clicks             int64
-	UniqueClicks       int64
-	Signups            int64
-	Conversions        int64
-	AmountCents        int64
-	CommissionCents    int64
-	NetCommissionCents int64
-	Refunds            int64
-	RefundedCents      int64
+	AppID                    string
+	Day                      pgtype.Date
+	RowClicks                int64
+	RollupClicks             int64
+	RowUniqueClicks          int64
+	RollupUniqueClicks       int64
+	RowSignups               int64
+	RollupSignups            int64
+	RowConversions           int64
+	RollupConversions        int64
+	RowAmountCents           int64
+	RollupAmountCents        int64
+	RowCommissionCents       int64
+	RollupCommissionCents    int64
+	RowNetCommissionCents    int64
+	RollupNetCommissionCents int64
+	RowRefunds               int64
+	RollupRefunds            int64
+	RowRefundedCents         int64
+	RollupRefundedCents      int64
 }
 
-// Program days whose rollups disagree with the rows they summarise.
+// Program days whose rollups disagree with the rows they summarise: both
+// sides of each, zeros where a side has no row.
 func (q *Queries) ProgramDayDrift(ctx context.Context) ([]ProgramDayDriftRow, error) {
 	rows, err := q.db.Query(ctx, programDayDrift)
 	if err != nil {
@@ -177,18 +162,26 @@ func (q *Queries) ProgramDayDrift(ctx context.Context) ([]ProgramDayDriftRow, er
 	for rows.Next() {
 		var i ProgramDayDriftRow
 		if err := rows.Scan(
-			&i.Side,
 			&i.AppID,
 			&i.Day,
-			&i.Clicks,
-			&i.UniqueClicks,
-			&i.Signups,
-			&i.Conversions,
-			&i.AmountCents,
-			&i.CommissionCents,
-			&i.NetCommissionCents,
-			&i.Refunds,
-			&i.RefundedCents,
+			&i.RowClicks,
+			&i.RollupClicks,
+			&i.RowUniqueClicks,
+			&i.RollupUniqueClicks,
+			&i.RowSignups,
+			&i.RollupSignups,
+			&i.RowConversions,
+			&i.RollupConversions,
+			&i.RowAmountCents,
+			&i.RollupAmountCents,
+			&i.RowCommissionCents,
+			&i.RollupCommissionCents,
+			&i.RowNetCommissionCents,
+			&i.RollupNetCommissionCents,
+			&i.RowRefunds,
+			&i.RollupRefunds,
+			&i.RowRefundedCents,
+			&i.RollupRefundedCents,
 		); err != nil {
 			return nil, err
 		}
@@ -281,19 +274,10 @@ func (q *Queries) ProgramDays(ctx context.Context, arg ProgramDaysParams) ([]Pro
 }
 
 const refDayDrift = `-- name: RefDayDrift :many
-WITH base AS (
-    SELECT ref_code, day, sum(signups) AS signups, sum(conversions) AS conversions
-    FROM (
-        SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS signups, 0 AS conversions FROM referrals
-        UNION ALL
-        SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date, 0, 1 FROM conversions
-    ) t
-    GROUP BY ref_code, day
-)
 SELECT coalesce(b.ref_code, r.ref_code)::text AS ref_code, coalesce(b.day, r.day)::date AS day,
        coalesce(b.signups, 0)::bigint AS row_signups, coalesce(r.signups, 0)::bigint AS rollup_signups,
        coalesce(b.conversions, 0)::bigint AS row_conversions, coalesce(r.conversions, 0)::bigint AS rollup_conversions
-FROM base b FULL JOIN ref_daily r ON r.ref_code = b.ref_code AND r.day = b.day
+FROM ref_daily_from_rows b FULL JOIN ref_daily r ON r.ref_code = b.ref_code AND r.day = b.day
 WHERE coalesce(b.signups, 0) <> coalesce(r.signups, 0) OR coalesce(b.conversions, 0) <> coalesce(r.conversions, 0)
 ORDER BY 1, 2
 `

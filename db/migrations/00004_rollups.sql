@@ -153,17 +153,20 @@ CREATE TRIGGER refunds_rollup AFTER INSERT ON refunds
 CREATE TRIGGER ledger_transfers_rollup AFTER INSERT ON ledger_transfers
     FOR EACH ROW EXECUTE FUNCTION rollup_transfer();
 
--- What was there before the triggers.
-INSERT INTO app_click_daily (app_id, day, clicks, unique_clicks)
-SELECT r.app_id, d.day, sum(d.clicks), sum(d.unique_clicks)
+-- The same aggregates computed from the rows they summarise: what the
+-- rollups must always equal (ledger.Check), and their backfill.
+CREATE VIEW app_click_daily_from_rows AS
+SELECT r.app_id, d.day, sum(d.clicks)::bigint AS clicks, sum(d.unique_clicks)::bigint AS unique_clicks
 FROM click_daily d JOIN ref_codes r ON r.code = d.ref_code
 GROUP BY r.app_id, d.day;
 
-INSERT INTO app_daily (app_id, day, signups, conversions, amount_cents, commission_cents, platform_fee_cents,
-                       net_commission_cents, refunds, refunded_cents, reversed_commission_cents,
-                       reversed_platform_fee_cents, reversed_net_commission_cents)
-SELECT app_id, day, sum(signups), sum(conversions), sum(amount), sum(commission), sum(fee), sum(net),
-       sum(refunds), sum(refunded), sum(r_commission), sum(r_fee), sum(r_net)
+CREATE VIEW app_daily_from_rows AS
+SELECT app_id, day, sum(signups)::bigint AS signups, sum(conversions)::bigint AS conversions,
+       sum(amount)::bigint AS amount_cents, sum(commission)::bigint AS commission_cents,
+       sum(fee)::bigint AS platform_fee_cents, sum(net)::bigint AS net_commission_cents,
+       sum(refunds)::bigint AS refunds, sum(refunded)::bigint AS refunded_cents,
+       sum(r_commission)::bigint AS reversed_commission_cents, sum(r_fee)::bigint AS reversed_platform_fee_cents,
+       sum(r_net)::bigint AS reversed_net_commission_cents
 FROM (
     SELECT app_id, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS signups, 0 AS conversions, 0 AS amount,
            0 AS commission, 0 AS fee, 0 AS net, 0 AS refunds, 0 AS refunded, 0 AS r_commission, 0 AS r_fee, 0 AS r_net
@@ -179,14 +182,29 @@ FROM (
 ) t
 GROUP BY app_id, day;
 
-INSERT INTO ref_daily (ref_code, day, signups, conversions)
-SELECT ref_code, day, sum(signups), sum(conversions)
+CREATE VIEW ref_daily_from_rows AS
+SELECT ref_code, day, sum(signups)::bigint AS signups, sum(conversions)::bigint AS conversions
 FROM (
     SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS signups, 0 AS conversions FROM referrals
     UNION ALL
     SELECT ref_code, (created_at AT TIME ZONE 'UTC')::date, 0, 1 FROM conversions
 ) t
 GROUP BY ref_code, day;
+
+-- What was there before the triggers.
+INSERT INTO app_click_daily (app_id, day, clicks, unique_clicks)
+SELECT app_id, day, clicks, unique_clicks FROM app_click_daily_from_rows;
+
+INSERT INTO app_daily (app_id, day, signups, conversions, amount_cents, commission_cents, platform_fee_cents,
+                       net_commission_cents, refunds, refunded_cents, reversed_commission_cents,
+                       reversed_platform_fee_cents, reversed_net_commission_cents)
+SELECT app_id, day, signups, conversions, amount_cents, commission_cents, platform_fee_cents,
+       net_commission_cents, refunds, refunded_cents, reversed_commission_cents,
+       reversed_platform_fee_cents, reversed_net_commission_cents
+FROM app_daily_from_rows;
+
+INSERT INTO ref_daily (ref_code, day, signups, conversions)
+SELECT ref_code, day, signups, conversions FROM ref_daily_from_rows;
 
 INSERT INTO creator_balances (app_id, creator_id, pending_cents, available_cents, paid_cents)
 SELECT app_id, creator_id, pending_cents, available_cents, paid_cents FROM ledger_creator_balances;
@@ -200,6 +218,9 @@ DROP FUNCTION rollup_transfer;
 DROP FUNCTION rollup_refund;
 DROP FUNCTION rollup_conversion;
 DROP FUNCTION rollup_referral;
+DROP VIEW ref_daily_from_rows;
+DROP VIEW app_daily_from_rows;
+DROP VIEW app_click_daily_from_rows;
 DROP TABLE creator_balances;
 DROP VIEW ledger_creator_balances;
 DROP TABLE ref_daily;

@@ -128,12 +128,13 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 	if sum != 0 {
 		bad = append(bad, fmt.Sprintf("accounts sum to %d, not 0", sum))
 	}
-	rollups, err := checkRollups(ctx, q)
+	rollups, err := CheckRollups(ctx, q)
 	return append(bad, rollups...), err
 }
 
-// checkRollups compares the derived aggregates with their sources.
-func checkRollups(ctx context.Context, q *db.Queries) ([]string, error) {
+// CheckRollups compares the derived aggregates the dashboard reads with
+// their sources, one line per difference (part of Check).
+func CheckRollups(ctx context.Context, q *db.Queries) ([]string, error) {
 	var bad []string
 	drift, err := q.CreatorBalanceDrift(ctx)
 	if err != nil {
@@ -148,13 +149,23 @@ func checkRollups(ctx context.Context, q *db.Queries) ([]string, error) {
 		return nil, err
 	}
 	for _, d := range days {
-		what := "the rows say"
-		if d.Side == "rollup" {
-			what = "the rollup says"
+		day := d.Day.Time.Format("2006-01-02")
+		for _, side := range []struct {
+			what string
+			v    [9]int64
+		}{
+			{"the rows say", [9]int64{d.RowClicks, d.RowUniqueClicks, d.RowSignups, d.RowConversions, d.RowAmountCents,
+				d.RowCommissionCents, d.RowNetCommissionCents, d.RowRefunds, d.RowRefundedCents}},
+			{"the rollup says", [9]int64{d.RollupClicks, d.RollupUniqueClicks, d.RollupSignups, d.RollupConversions, d.RollupAmountCents,
+				d.RollupCommissionCents, d.RollupNetCommissionCents, d.RollupRefunds, d.RollupRefundedCents}},
+		} {
+			if side.v == [9]int64{} {
+				continue // this side has nothing that day
+			}
+			v := side.v
+			bad = append(bad, fmt.Sprintf("app %s on %s: %s clicks %d (unique %d), signups %d, conversions %d (amount %d, commission %d, net %d), refunds %d (%d), which the other side does not",
+				d.AppID, day, side.what, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]))
 		}
-		bad = append(bad, fmt.Sprintf("app %s on %s: %s clicks %d (unique %d), signups %d, conversions %d (amount %d, commission %d, net %d), refunds %d (%d), which the other side does not",
-			d.AppID, d.Day.Time.Format("2006-01-02"), what, d.Clicks, d.UniqueClicks, d.Signups, d.Conversions, d.AmountCents,
-			d.CommissionCents, d.NetCommissionCents, d.Refunds, d.RefundedCents))
 	}
 	refs, err := q.RefDayDrift(ctx)
 	if err != nil {
