@@ -174,6 +174,10 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 	stored := countClicks(ctx, d) - before
 	print(ref0)
 	print(sys)
+	if st := svc.ClickWriterStats(); st.Batches > 0 {
+		fmt.Printf("%-48s %d clicks in %d batches (%.1f per batch), %.2f ms per batch\n", "  (the click writer)",
+			st.Clicks, st.Batches, float64(st.Clicks)/float64(st.Batches), st.Flushing.Seconds()*1000/float64(st.Batches))
+	}
 	// Nothing acknowledged may be lost. vegeta waits for every answer, so the
 	// counts must be equal; wrk stops with up to one request per connection
 	// in flight, which may be stored without its 202 being counted.

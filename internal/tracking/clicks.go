@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -45,6 +46,20 @@ type clickBatcher struct {
 	in     chan *pendingClick
 	stop   chan struct{}
 	wg     sync.WaitGroup
+
+	batches, clicks, flushNanos atomic.Int64 // for ClickWriterStats
+}
+
+// ClickWriterStats says how the click writer has batched so far.
+type ClickWriterStats struct {
+	Batches, Clicks int64
+	Flushing        time.Duration // time spent writing batches, in all
+}
+
+// ClickWriterStats reports the click writer's batches since the start.
+func (s *Service) ClickWriterStats() ClickWriterStats {
+	b := s.clicks
+	return ClickWriterStats{Batches: b.batches.Load(), Clicks: b.clicks.Load(), Flushing: time.Duration(b.flushNanos.Load())}
 }
 
 func newClickBatcher(q *db.Queries, window time.Duration) *clickBatcher {
@@ -94,7 +109,11 @@ func (b *clickBatcher) run() {
 				break collect
 			}
 		}
+		start := time.Now()
 		err := b.flush(batch)
+		b.flushNanos.Add(int64(time.Since(start)))
+		b.batches.Add(1)
+		b.clicks.Add(int64(len(batch)))
 		for _, p := range batch {
 			p.done <- err
 		}
