@@ -47,7 +47,7 @@ import (
 
 var (
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
-	only        = flag.String("only", "clicks,conversions,holds,reads", "which benchmarks to run: clicks, conversions, holds, reads")
+	only        = flag.String("only", "clicks,conversions,holds,reads", "which benchmarks to run: clicks, conversions, ladder (where a conversion's Temporal time goes), holds, reads")
 	duration    = flag.Duration("duration", 10*time.Second, "how long each side is driven")
 	concurrency = flag.Int("concurrency", 64, "concurrent requests the load generator keeps in flight")
 	generator   = flag.String("generator", "vegeta", "clicks: vegeta (in this process) or wrk (Debian's, in its own process)")
@@ -113,6 +113,11 @@ func run(ctx context.Context) error {
 	}
 	if strings.Contains(*only, "conversions") {
 		if err := benchConversions(ctx, d, app.SecretKey, en.RefCode); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "ladder") {
+		if err := benchLadder(ctx); err != nil {
 			return err
 		}
 	}
@@ -283,6 +288,19 @@ func dialTemporal(ctx context.Context, addr string) (client.Client, error) {
 // startLoop starts trivial workflows from *concurrency goroutines; with
 // wait, each goroutine also waits for its workflow to end.
 func startLoop(ctx context.Context, tc client.Client, name string, wait bool) result {
+	return drive(name, func(i int64) error {
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprint("trivial-", wait, "-", i), TaskQueue: "bench-trivial"}, "Trivial")
+		if err == nil && wait {
+			err = run.Get(ctx, nil)
+		}
+		return err
+	})
+}
+
+// drive calls f from *concurrency goroutines for *duration, each call with
+// a new sequence number, and reports the rate and latency of the calls that
+// succeeded.
+func drive(name string, f func(i int64) error) result {
 	var lat []time.Duration
 	var mu sync.Mutex
 	var ok, total atomic.Uint64
@@ -296,10 +314,7 @@ func startLoop(ctx context.Context, tc client.Client, name string, wait bool) re
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
 				start := time.Now()
-				run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprint("trivial-", wait, "-", seq.Add(1)), TaskQueue: "bench-trivial"}, "Trivial")
-				if err == nil && wait {
-					err = run.Get(ctx, nil)
-				}
+				err := f(seq.Add(1))
 				total.Add(1)
 				if err == nil {
 					ok.Add(1)
