@@ -38,6 +38,9 @@ const (
 type Activities struct {
 	Pool *pgxpool.Pool
 	Q    *db.Queries
+	// Waiters, when set, is told of every conversion RecordConversion
+	// commits or finds recorded, for an API in the same process.
+	Waiters *RecordWaiters
 }
 
 // New returns the activities over a connection pool.
@@ -141,6 +144,9 @@ func (a *Activities) RecordConversion(ctx context.Context, in ConversionInput) (
 		res.Conversion, err = a.load(ctx, q, row)
 		return err
 	})
+	if err == nil {
+		a.Waiters.tell(in, res)
+	}
 	return res, err
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
 
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/db"
@@ -37,6 +39,10 @@ var (
 	// trackingSvc and quietLog build more API servers in tests.
 	trackingSvc *tracking.Service
 	quietLog    = slog.New(slog.NewTextHandler(io.Discard, nil))
+	// temporalClient and taskQueue are the stack's, whose worker tells
+	// trackingSvc what it records (eager start).
+	temporalClient client.Client
+	taskQueue      string
 )
 
 func TestMain(m *testing.M) {
@@ -76,7 +82,8 @@ func run(m *testing.M) int {
 	defer oauth.Close()
 
 	svc := tracking.New(database.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
-	trackingSvc = svc
+	svc.Recorded = stack.Recorded
+	trackingSvc, temporalClient, taskQueue = svc, stack.Temporal, stack.TaskQueue
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go svc.ListenForChanges(listenCtx, database.Pool, quietLog)
@@ -158,6 +165,12 @@ func (a answer) str(key string) string {
 
 func call(t *testing.T, method, path, key string, body any, headers ...string) answer {
 	t.Helper()
+	return callOn(t, srv.URL, method, path, key, body, headers...)
+}
+
+// callOn calls the API served at base.
+func callOn(t *testing.T, base, method, path, key string, body any, headers ...string) answer {
+	t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -170,7 +183,7 @@ func call(t *testing.T, method, path, key string, body any, headers ...string) a
 		}
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, srv.URL+path, r)
+	req, err := http.NewRequest(method, base+path, r)
 	if err != nil {
 		t.Fatal(err)
 	}

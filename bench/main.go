@@ -46,11 +46,12 @@ import (
 )
 
 var (
-	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
-	only        = flag.String("only", "clicks,conversions,holds,reads", "which benchmarks to run: clicks, conversions, ladder (where a conversion's Temporal time goes), holds, reads")
-	duration    = flag.Duration("duration", 10*time.Second, "how long each side is driven")
-	concurrency = flag.Int("concurrency", 64, "concurrent requests the load generator keeps in flight")
-	generator   = flag.String("generator", "vegeta", "clicks: vegeta (in this process) or wrk (Debian's, in its own process)")
+	cpuProfile          = flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
+	only                = flag.String("only", "clicks,conversions,holds,reads", "which benchmarks to run: clicks, conversions, ladder (where a conversion's Temporal time goes), holds, reads")
+	duration            = flag.Duration("duration", 10*time.Second, "how long each side is driven")
+	concurrency         = flag.Int("concurrency", 64, "concurrent requests the load generator keeps in flight")
+	conversionsByUpdate = flag.Bool("conversions-by-update", false, "conversions: answer from the record update (Update-With-Start), as an API without a worker in its process does")
+	generator           = flag.String("generator", "vegeta", "clicks: vegeta (in this process) or wrk (Debian's, in its own process)")
 
 	readClicks      = flag.Int("read-clicks", 10_000_000, "reads: clicks loaded")
 	readConversions = flag.Int("read-conversions", 1_000_000, "reads: conversions loaded")
@@ -245,12 +246,21 @@ func benchConversions(ctx context.Context, d *testenv.Database, key, ref string)
 	ref1 := startLoop(ctx, tc, "conversions: trivial workflow started and ended", true)
 	print(ref1)
 
-	w := worker.New(tc, "bench", activities.New(d.Pool), worker.Sized(config.DefaultWorkerSizing, sdkworker.Options{}))
+	// The API and the worker in one process on one client, as `agentlinks
+	// dev` and `API_WORKER=true` run them: conversions start eagerly and
+	// are answered from the worker's record.
+	acts := activities.New(d.Pool)
+	acts.Waiters = activities.NewRecordWaiters()
+	w := worker.New(tc, "bench", acts, worker.Sized(config.DefaultWorkerSizing, sdkworker.Options{}))
 	if err := w.Start(); err != nil {
 		return err
 	}
 	defer w.Stop()
 	svc := tracking.New(d.Pool, workflows.Client{Temporal: tc, TaskQueue: "bench"}, time.Hour)
+	svc.Recorded = acts.Waiters
+	if *conversionsByUpdate {
+		svc.Recorded = nil
+	}
 	defer svc.Close()
 	sysURL, stop := serve(api.New(api.Deps{Tracking: svc, Logger: slog.Default()}))
 	defer stop()

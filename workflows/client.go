@@ -46,6 +46,22 @@ func (c Client) startOptions(in activities.ConversionInput) client.StartWorkflow
 	}
 }
 
+// StartConversion starts the conversion's workflow, or joins the one
+// already running, and returns once the server has stored the start. It
+// asks for an eager start: when this client's process runs a worker on the
+// task queue with a free slot, the server hands the workflow's first task
+// back in its answer, to that worker, saving the task queue's round trip.
+// Whoever waits for the record learns of it another way
+// (activities.RecordWaiters, else RecordConversion).
+func (c Client) StartConversion(ctx context.Context, in activities.ConversionInput) error {
+	opts := c.startOptions(in)
+	opts.EnableEagerStart = true
+	if _, err := c.Temporal.ExecuteWorkflow(ctx, opts, ConversionWorkflowName, in); err != nil {
+		return fmt.Errorf("start conversion workflow %s: %w", activities.WorkflowID(in.ConversionID), err)
+	}
+	return nil
+}
+
 // RecordConversion starts the conversion's workflow (or joins it) and waits
 // until the commission is recorded. One round trip: Update-With-Start.
 func (c Client) RecordConversion(ctx context.Context, in activities.ConversionInput) (reply RecordReply, err error) {

@@ -110,17 +110,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer d.close()
-		if cmd == "worker" {
+		withWorker := cmd == "worker" || cfg.APIWorker
+		if withWorker {
 			if err := worker.EnsureSearchAttributes(ctx, d.temporal, cfg.TemporalNamespace); err != nil {
 				return err
 			}
+		}
+		if cmd == "worker" {
 			return d.runRoles(ctx, nil, true)
 		}
 		l, err := net.Listen("tcp", cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen on HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
 		}
-		return d.runRoles(ctx, l, false)
+		return d.runRoles(ctx, l, withWorker)
 	case "migrate":
 		return migrate.Up(ctx, cfg.DatabaseURL)
 	case "demo":

@@ -37,6 +37,9 @@ type deps struct {
 
 	trackingOnce sync.Once
 	trackingSvc  *tracking.Service
+	// recorded connects the worker's activities to the API when one
+	// process runs both (runRoles).
+	recorded *activities.RecordWaiters
 }
 
 func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, error) {
@@ -147,7 +150,9 @@ func (d *deps) serveAPI(ctx context.Context, l net.Listener) error {
 // runWorker polls the task queue until ctx ends, then stops polling and
 // lets running tasks finish.
 func (d *deps) runWorker(ctx context.Context) error {
-	w := worker.New(d.temporal, d.cfg.TaskQueue, activities.New(d.pool), worker.Sized(d.cfg.Worker, sdkworker.Options{
+	acts := activities.New(d.pool)
+	acts.Waiters = d.recorded
+	w := worker.New(d.temporal, d.cfg.TaskQueue, acts, worker.Sized(d.cfg.Worker, sdkworker.Options{
 		WorkerStopTimeout: 20 * time.Second,
 	}), stripeconnect.NewActivities(d.stripe(), d.tracking()))
 	if err := w.Start(); err != nil {
@@ -165,6 +170,12 @@ func (d *deps) runWorker(ctx context.Context) error {
 // runRoles runs the API (when l is not nil) and the worker (when
 // withWorker) until ctx ends or one of them fails.
 func (d *deps) runRoles(ctx context.Context, l net.Listener, withWorker bool) error {
+	if l != nil && withWorker {
+		// The API answers conversions from this process's worker (eager
+		// start); the worker's activities tell it what they record.
+		d.recorded = activities.NewRecordWaiters()
+		d.tracking().Recorded = d.recorded
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	if l != nil {
 		g.Go(func() error { return d.serveAPI(ctx, l) })

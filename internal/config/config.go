@@ -25,6 +25,7 @@ type Config struct {
 	PublicURL         string        // PUBLIC_URL: this API as browsers and Stripe reach it
 	RateLimit         int           // RATE_LIMIT_PER_MINUTE: tracking calls per client address (x10 per ref); 0 is off
 	TrustedProxies    []string      // TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client
+	APIWorker         bool          // API_WORKER: the api role runs the worker too, and answers conversions from it
 
 	StripeSecretKey     string        // STRIPE_SECRET_KEY
 	StripeClientID      string        // STRIPE_CLIENT_ID: the Connect application, ca_…
@@ -83,6 +84,11 @@ func FromEnv() (Config, error) {
 	}
 	if v := env("TRUSTED_PROXIES", ""); v != "" {
 		c.TrustedProxies = strings.Split(v, ",")
+	}
+	if v := env("API_WORKER", "false"); v != "" {
+		if c.APIWorker, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("API_WORKER=%q: want true or false", v)
+		}
 	}
 	c.Worker = DefaultWorkerSizing
 	for _, f := range []struct {

@@ -28,3 +28,21 @@ func TestWorkerSizing(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIWorker(t *testing.T) {
+	c, err := FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIWorker {
+		t.Fatal("the api role runs the worker only when asked")
+	}
+	t.Setenv("API_WORKER", "true")
+	if c, err = FromEnv(); err != nil || !c.APIWorker {
+		t.Fatalf("API_WORKER=true: got %v, %v", c.APIWorker, err)
+	}
+	t.Setenv("API_WORKER", "sometimes")
+	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "API_WORKER") {
+		t.Fatalf("API_WORKER=sometimes: want an error naming the setting, got %v", err)
+	}
+}

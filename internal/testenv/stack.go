@@ -21,8 +21,11 @@ type Stack struct {
 	DB        *Database
 	Temporal  client.Client
 	TaskQueue string
-	server    *temporaldev.Server
-	worker    sdkworker.Worker
+	// Recorded is told of every conversion the stack's worker records; a
+	// tracking service on Temporal sets it to answer from the worker.
+	Recorded *activities.RecordWaiters
+	server   *temporaldev.Server
+	worker   sdkworker.Worker
 }
 
 // NewStack starts a Stack and its worker, with more activity structs
@@ -41,7 +44,9 @@ func NewStack(ctx context.Context, more ...any) (*Stack, error) {
 
 // StartWorker starts the stack's worker.
 func (s *Stack) StartWorker(more ...any) error {
-	s.worker = worker.New(s.Temporal, s.TaskQueue, activities.New(s.DB.Pool), sdkworker.Options{}, more...)
+	acts := activities.New(s.DB.Pool)
+	acts.Waiters = s.Recorded
+	s.worker = worker.New(s.Temporal, s.TaskQueue, acts, sdkworker.Options{}, more...)
 	if err := s.worker.Start(); err != nil {
 		s.worker = nil
 		return err
@@ -52,7 +57,7 @@ func (s *Stack) StartWorker(more ...any) error {
 // NewStackWithoutWorker starts the database and Temporal; the caller
 // starts the worker once what its activities need exists.
 func NewStackWithoutWorker(ctx context.Context) (_ *Stack, err error) {
-	s := &Stack{TaskQueue: "test"}
+	s := &Stack{TaskQueue: "test", Recorded: activities.NewRecordWaiters()}
 	defer func() {
 		if err != nil {
 			s.Close()

@@ -41,6 +41,14 @@ type Service struct {
 	// DedupeWindow: a visitor's clicks on one ref count once per window.
 	DedupeWindow time.Duration
 	Now          func() time.Time
+	// Recorded, when set, is told of the conversions the worker in this
+	// process records (the Waiters of its activities, on the same Temporal
+	// client as Workflows): conversions are then started eagerly and
+	// answered from it, with the record update as the fallback (record).
+	Recorded *activities.RecordWaiters
+	// RecordedWait is how long a conversion started eagerly waits to be
+	// told before it asks its workflow; zero means two seconds.
+	RecordedWait time.Duration
 	clicks       *clickBatcher
 	refs         *refCache
 }
@@ -353,7 +361,7 @@ func (s *Service) convert(ctx context.Context, row db.GetRefCodeRow, in Conversi
 	if dedupe != "" {
 		id = ids.Derived("cv", app.ID, dedupe)
 	}
-	reply, err := s.Workflows.RecordConversion(ctx, activities.ConversionInput{
+	reply, err := s.record(ctx, activities.ConversionInput{
 		ConversionID:  id,
 		AppID:         app.ID,
 		RefCode:       refCode,
@@ -379,6 +387,44 @@ func (s *Service) convert(ctx context.Context, row db.GetRefCodeRow, in Conversi
 		return c, false, sameConversion(c, in)
 	}
 	return c, true, nil
+}
+
+// record starts the conversion's workflow and waits until its commission
+// is recorded. With Recorded set it starts the workflow eagerly, so that
+// this process's worker runs its first task and tells Recorded when the
+// record activity has committed: a start and one workflow task, where the
+// record update (Update-With-Start) costs the task queue's round trip too
+// (BENCHMARKS.md, Conversions). The workflow is started before the record,
+// and the record is committed before the answer, as on the update path. If
+// nobody tells in time (the server did not start it eagerly and another
+// process's worker took the task, or a concurrent repeat joined a workflow
+// that had already recorded), the record update asks the workflow, which
+// answers what it recorded.
+func (s *Service) record(ctx context.Context, in activities.ConversionInput) (workflows.RecordReply, error) {
+	if s.Recorded == nil {
+		return s.Workflows.RecordConversion(ctx, in)
+	}
+	told, stop := s.Recorded.Wait(in.ConversionID)
+	defer stop()
+	if err := s.Workflows.StartConversion(ctx, in); err != nil {
+		return workflows.RecordReply{}, err
+	}
+	wait := s.RecordedWait
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case r := <-told:
+		// Created only for the request whose start recorded it, as the
+		// record update answers.
+		return workflows.RecordReply{Conversion: r.Result.Conversion, Created: r.Result.Inserted && r.RequestID == in.RequestID}, nil
+	case <-timer.C:
+		return s.Workflows.RecordConversion(ctx, in)
+	case <-ctx.Done():
+		return workflows.RecordReply{}, ctx.Err()
+	}
 }
 
 // sameConversion refuses a repeat that is not a repeat: the same

@@ -1,0 +1,108 @@
+package api_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/api"
+	"github.com/agentlinks/agentlinks/internal/tracking"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+// The package's API runs with the worker in its process: a conversion is
+// started eagerly and answered from the worker's record, so its workflow's
+// history has no update in it.
+func TestConversionAnsweredFromTheWorker(t *testing.T) {
+	p := newProgram(t)
+	body := map[string]any{"ref": p.ref, "user_id": "usr_eager", "amount_cents": 10000, "transaction_id": "tx_eager"}
+	a := call(t, "POST", "/api/track/conversion", p.key, body)
+	expect(t, a, 201, "")
+	if a.num("commission", "commission_cents") != 3000 || a.num("commission", "net_commission_cents") != 2850 {
+		t.Fatalf("want 3000/2850, got %s", a.raw)
+	}
+	if n := recordUpdates(t, a.str("conversion_id")); n != 0 {
+		t.Fatalf("answered from the worker, the workflow should have taken no update; it took %d", n)
+	}
+	again := call(t, "POST", "/api/track/conversion", p.key, body)
+	expect(t, again, 200, "")
+	if again.str("conversion_id") != a.str("conversion_id") {
+		t.Fatalf("repeat answered another conversion: %s vs %s", again.raw, a.raw)
+	}
+	if pending, _ := p.balance(t); pending != 2850 {
+		t.Fatalf("want 2850 pending, got %d", pending)
+	}
+	checkLedger(t)
+}
+
+// An API that is not told of the record (no worker in its process, or the
+// workflow's task taken by another process's worker) asks the workflow with
+// the record update, and answers the same.
+func TestConversionFallsBackToTheRecordUpdate(t *testing.T) {
+	for name, recorded := range map[string]*activities.RecordWaiters{
+		"api without a worker":     nil,
+		"started eagerly, no word": activities.NewRecordWaiters(), // the stack's worker tells another set
+	} {
+		t.Run(name, func(t *testing.T) {
+			svc := tracking.New(database.Pool, workflows.Client{Temporal: temporalClient, TaskQueue: taskQueue}, time.Hour)
+			defer svc.Close()
+			svc.Recorded, svc.RecordedWait = recorded, 50*time.Millisecond
+			server := httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: quietLog}))
+			defer server.Close()
+
+			p := newProgram(t)
+			body := map[string]any{"ref": p.ref, "user_id": "usr_fallback", "amount_cents": 10000, "transaction_id": "tx_fallback"}
+			a := callOn(t, server.URL, "POST", "/api/track/conversion", p.key, body)
+			expect(t, a, 201, "")
+			if a.num("commission", "commission_cents") != 3000 || a.num("commission", "net_commission_cents") != 2850 {
+				t.Fatalf("want 3000/2850, got %s", a.raw)
+			}
+			if n := recordUpdates(t, a.str("conversion_id")); n != 1 {
+				t.Fatalf("want the answer from one record update, the workflow took %d", n)
+			}
+			again := callOn(t, server.URL, "POST", "/api/track/conversion", p.key, body)
+			expect(t, again, 200, "")
+			if pending, _ := p.balance(t); pending != 2850 {
+				t.Fatalf("want 2850 pending, got %d", pending)
+			}
+			checkLedger(t)
+		})
+	}
+}
+
+// recordUpdates counts the updates a conversion's workflow accepted, read
+// once the workflow has started its hold (so that its first task is in the
+// history).
+func recordUpdates(t *testing.T, conversionID string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		updates, holding := 0, false
+		it := temporalClient.GetWorkflowHistory(ctx, activities.WorkflowID(conversionID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch e.GetEventType() {
+			case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+				updates++
+			case enumspb.EVENT_TYPE_TIMER_STARTED:
+				holding = true
+			}
+		}
+		if holding {
+			return updates
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("conversion %s's workflow did not start its hold", conversionID)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
