@@ -11,11 +11,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/stripe/stripe-go/v76/webhook"
@@ -32,7 +35,10 @@ import (
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
+var only = flag.String("only", "", "write only these histories (comma-separated names, e.g. conversion-eager-release); empty writes all")
+
 func main() {
+	flag.Parse()
 	if err := record(context.Background(), "workflows/testdata/histories"); err != nil {
 		fmt.Fprintln(os.Stderr, "record-histories:", err)
 		os.Exit(1)
@@ -79,6 +85,17 @@ func record(ctx context.Context, dir string) error {
 		return stack.Temporal.GetWorkflow(ctx, wid, "").Get(ctx, nil)
 	}
 	histories := map[string]string{} // file name -> workflow id (latest run)
+
+	// Started eagerly and answered from the worker (an API beside a
+	// worker): no record update in the history; hold then release.
+	eager := tracking.New(stack.DB.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	defer eager.Close()
+	eager.Recorded = stack.Recorded
+	ec, _, err := eager.Conversion(ctx, tracking.ConversionInput{Ref: en.RefCode, UserID: "usr_2", AmountCents: 10000, TransactionID: "eager", Bearer: key})
+	if err != nil {
+		return err
+	}
+	histories["conversion-eager-release"] = ec.WorkflowID
 
 	// Hold then release; a duplicate record on the way.
 	c, err := convert("release", 10000)
@@ -160,6 +177,9 @@ func record(ctx context.Context, dir string) error {
 // writeHistory saves a run's history; first picks the workflow's first run
 // instead of its latest.
 func writeHistory(ctx context.Context, c client.Client, dir, name, wid string, first bool) error {
+	if *only != "" && !slices.Contains(strings.Split(*only, ","), name) {
+		return nil
+	}
 	runID := ""
 	if first {
 		desc, err := c.DescribeWorkflowExecution(ctx, wid, "")
