@@ -67,6 +67,12 @@ type ConversionInput struct {
 	// RequestID names the request that started the workflow, so that only
 	// that request is told it created the conversion.
 	RequestID string
+	// SearchAttributesAtStart says the start set the conversion's search
+	// attributes (AppID, RefCode, ConversionStatus "pending"), so the
+	// workflow need not set them again once it has recorded a pending
+	// conversion. Starts made before this field existed leave it false, and
+	// their workflows upsert as they did, so that their histories replay.
+	SearchAttributesAtStart bool `json:",omitempty"`
 }
 
 // Conversion is a recorded conversion as the workflow and callers see it.

@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/api"
@@ -28,6 +30,12 @@ func TestConversionAnsweredFromTheWorker(t *testing.T) {
 	if n := recordUpdates(t, a.str("conversion_id")); n != 0 {
 		t.Fatalf("answered from the worker, the workflow should have taken no update; it took %d", n)
 	}
+	// The start set the search attributes and the workflow did not set
+	// them again: an operator still finds it by app, ref and status.
+	if n := historyCount(t, a.str("conversion_id"), enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES); n != 0 {
+		t.Fatalf("the workflow upserted its search attributes %d times while on hold; the start set them", n)
+	}
+	findByStatus(t, p, a.str("conversion_id"), "pending")
 	again := call(t, "POST", "/api/track/conversion", p.key, body)
 	expect(t, again, 200, "")
 	if again.str("conversion_id") != a.str("conversion_id") {
@@ -79,10 +87,40 @@ func TestConversionFallsBackToTheRecordUpdate(t *testing.T) {
 // history).
 func recordUpdates(t *testing.T, conversionID string) int {
 	t.Helper()
+	return historyCount(t, conversionID, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+}
+
+// findByStatus waits until visibility finds the conversion's workflow by
+// its app, ref and status, as an operator searches the Temporal UI.
+func findByStatus(t *testing.T, p program, conversionID, status string) {
+	t.Helper()
+	query := fmt.Sprintf("WorkflowId = %q AND AppID = %q AND RefCode = %q AND ConversionStatus = %q",
+		activities.WorkflowID(conversionID), p.appID, p.ref, status)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := temporalClient.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.GetExecutions()) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("visibility does not find %s", query)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// historyCount counts the events of one type in a conversion's workflow
+// history, read once the workflow has started its hold (its first task is
+// in; the hold is 14 days, so nothing after it).
+func historyCount(t *testing.T, conversionID string, eventType enumspb.EventType) int {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		updates, holding := 0, false
+		count, holding := 0, false
 		it := temporalClient.GetWorkflowHistory(ctx, activities.WorkflowID(conversionID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
 			e, err := it.Next()
@@ -90,14 +128,14 @@ func recordUpdates(t *testing.T, conversionID string) int {
 				t.Fatal(err)
 			}
 			switch e.GetEventType() {
-			case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-				updates++
+			case eventType:
+				count++
 			case enumspb.EVENT_TYPE_TIMER_STARTED:
 				holding = true
 			}
 		}
 		if holding {
-			return updates
+			return count
 		}
 		select {
 		case <-ctx.Done():

@@ -27,9 +27,12 @@ var (
 	ErrInvalid    = errors.New("invalid conversion")
 )
 
-// startOptions starts the conversion's workflow under its business id, or
-// joins the one already running: a duplicate start is harmless.
-func (c Client) startOptions(in activities.ConversionInput) client.StartWorkflowOptions {
+// start returns the options that start the conversion's workflow under its
+// business id, or join the one already running (a duplicate start is
+// harmless), and the workflow's input, which says that the start set the
+// search attributes.
+func (c Client) start(in activities.ConversionInput) (client.StartWorkflowOptions, activities.ConversionInput) {
+	in.SearchAttributesAtStart = true
 	return client.StartWorkflowOptions{
 		ID:        activities.WorkflowID(in.ConversionID),
 		TaskQueue: c.TaskQueue,
@@ -43,7 +46,7 @@ func (c Client) startOptions(in activities.ConversionInput) client.StartWorkflow
 			RefCodeKey.ValueSet(in.RefCode),
 			ConversionStatusKey.ValueSet(activities.StatusPending),
 		),
-	}
+	}, in
 }
 
 // StartConversion starts the conversion's workflow, or joins the one
@@ -54,7 +57,7 @@ func (c Client) startOptions(in activities.ConversionInput) client.StartWorkflow
 // Whoever waits for the record learns of it another way
 // (activities.RecordWaiters, else RecordConversion).
 func (c Client) StartConversion(ctx context.Context, in activities.ConversionInput) error {
-	opts := c.startOptions(in)
+	opts, in := c.start(in)
 	opts.EnableEagerStart = true
 	if _, err := c.Temporal.ExecuteWorkflow(ctx, opts, ConversionWorkflowName, in); err != nil {
 		return fmt.Errorf("start conversion workflow %s: %w", activities.WorkflowID(in.ConversionID), err)
@@ -109,7 +112,8 @@ func (c Client) refundOnce(ctx context.Context, in activities.ConversionInput, r
 func updateWithStart[T any](ctx context.Context, c Client, in activities.ConversionInput, u client.UpdateWorkflowOptions, sending, waiting string) (T, error) {
 	var out T
 	u.WaitForStage = client.WorkflowUpdateStageCompleted
-	op := c.Temporal.NewWithStartWorkflowOperation(c.startOptions(in), ConversionWorkflowName, in)
+	opts, in := c.start(in)
+	op := c.Temporal.NewWithStartWorkflowOperation(opts, ConversionWorkflowName, in)
 	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op, UpdateOptions: u})
 	if err != nil {
 		return out, classify(fmt.Errorf("%s: %w", sending, err))

@@ -111,8 +111,10 @@ func (wf *conversion) run(ctx workflow.Context) (activities.Conversion, error) {
 		return activities.Conversion{}, err
 	}
 	wf.rec, wf.inserted = &res.Conversion, res.Inserted
-	if err := wf.upsertStatus(ctx); err != nil {
-		return activities.Conversion{}, err
+	if !wf.describedAtStart() {
+		if err := wf.upsertStatus(ctx); err != nil {
+			return activities.Conversion{}, err
+		}
 	}
 	logger.Info("conversion recorded", "conversion_id", wf.rec.ID, "app_id", wf.rec.AppID,
 		"status", wf.rec.Status, "inserted", res.Inserted, "available_at", wf.rec.AvailableAt)
@@ -204,6 +206,15 @@ func (wf *conversion) refund(ctx workflow.Context, req RefundRequest) (activitie
 		return res, err
 	}
 	return res, nil
+}
+
+// describedAtStart says whether the search attributes the start set already
+// describe the recorded conversion: upserting them again would cost an
+// event and a visibility write for nothing. A run started for a conversion
+// recorded earlier (a clawback run finds it released) upserts.
+func (wf *conversion) describedAtStart() bool {
+	return wf.in.SearchAttributesAtStart && wf.rec.Status == activities.StatusPending &&
+		wf.rec.AppID == wf.in.AppID && wf.rec.RefCode == wf.in.RefCode
 }
 
 func (wf *conversion) upsertStatus(ctx workflow.Context) error {

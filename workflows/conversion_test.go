@@ -6,10 +6,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -357,4 +359,33 @@ func TestRefundActivityIsIdempotent(t *testing.T) {
 		t.Errorf("retry reversed %+v then %+v (refunded %d), want the same refund once", a.Reversed, b.Reversed, b.Conversion.Refunded.AmountCents)
 	}
 	f.checkLedger()
+}
+
+// A workflow whose start set its search attributes (the client does so
+// since SearchAttributesAtStart) does not set them again after the record;
+// one started before that upserts pending as it always did, so that its
+// history replays. Both upsert the release.
+func TestSearchAttributesSetAtStartAreNotUpsertedAgain(t *testing.T) {
+	for _, atStart := range []bool{false, true} {
+		f := newFixture(t, 10000)
+		f.in.SearchAttributesAtStart = atStart
+		env := f.env()
+		var statuses []string
+		env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+			sas := args.Get(0).(temporal.SearchAttributes)
+			status, _ := sas.GetKeyword(workflows.ConversionStatusKey)
+			statuses = append(statuses, status)
+		}).Return(nil)
+		env.ExecuteWorkflow(workflows.ConversionWorkflow, f.in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{activities.StatusPending, activities.StatusAvailable}
+		if atStart {
+			want = want[1:]
+		}
+		if !slices.Equal(statuses, want) {
+			t.Errorf("set at start %v: upserted statuses %v, want %v", atStart, statuses, want)
+		}
+	}
 }
