@@ -73,6 +73,11 @@ type ConversionInput struct {
 	// conversion. Starts made before this field existed leave it false, and
 	// their workflows upsert as they did, so that their histories replay.
 	SearchAttributesAtStart bool `json:",omitempty"`
+	// ReleaseLocally says the workflow releases the commission with a
+	// local activity (in the workflow task the hold's timer wakes) rather
+	// than a scheduled one. Starts made before this field existed leave it
+	// false and release as they did, so that their histories replay.
+	ReleaseLocally bool `json:",omitempty"`
 }
 
 // Conversion is a recorded conversion as the workflow and callers see it.

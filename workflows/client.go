@@ -29,10 +29,11 @@ var (
 
 // start returns the options that start the conversion's workflow under its
 // business id, or join the one already running (a duplicate start is
-// harmless), and the workflow's input, which says that the start set the
-// search attributes.
+// harmless), and the workflow's input, which says what this client's
+// workflows do that older ones did not (the start set the search
+// attributes; the release is a local activity).
 func (c Client) start(in activities.ConversionInput) (client.StartWorkflowOptions, activities.ConversionInput) {
-	in.SearchAttributesAtStart = true
+	in.SearchAttributesAtStart, in.ReleaseLocally = true, true
 	return client.StartWorkflowOptions{
 		ID:        activities.WorkflowID(in.ConversionID),
 		TaskQueue: c.TaskQueue,

@@ -150,7 +150,13 @@ func (wf *conversion) release(ctx workflow.Context) error {
 		return nil // fully refunded during the hold: nothing to release
 	}
 	var c activities.Conversion
-	if err := workflow.ExecuteActivity(activityOptions(ctx), acts.ReleaseConversion, wf.rec.ID).Get(ctx, &c); err != nil {
+	var release workflow.Future
+	if wf.in.ReleaseLocally {
+		release = workflow.ExecuteLocalActivity(localOptions(ctx), acts.ReleaseConversion, wf.rec.ID)
+	} else {
+		release = workflow.ExecuteActivity(activityOptions(ctx), acts.ReleaseConversion, wf.rec.ID)
+	}
+	if err := release.Get(ctx, &c); err != nil {
 		return fmt.Errorf("release: %w", err)
 	}
 	wf.rec = &c
@@ -242,8 +248,13 @@ func localOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// The release runs as a regular activity: nobody waits on it, and a worker
-// that dies mid-release hands it to another.
+// The release of workflows started before ReleaseLocally runs as a regular
+// activity. As a local activity (today's starts) it runs inside the
+// workflow task the hold's timer wakes: one task instead of an activity
+// task and a second workflow task, which counts when many holds end
+// together. A worker that dies mid-release loses the task, which the
+// server gives to another worker after its timeout; the release is
+// idempotent.
 func activityOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,

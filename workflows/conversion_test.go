@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -387,5 +389,38 @@ func TestSearchAttributesSetAtStartAreNotUpsertedAgain(t *testing.T) {
 		if !slices.Equal(statuses, want) {
 			t.Errorf("set at start %v: upserted statuses %v, want %v", atStart, statuses, want)
 		}
+	}
+}
+
+// A workflow started with ReleaseLocally releases with a local activity in
+// the task its timer wakes; one started before releases with a scheduled
+// activity, as its history says. Both release once.
+func TestReleaseLocallyOrScheduled(t *testing.T) {
+	for _, local := range []bool{false, true} {
+		f := newFixture(t, 10000)
+		f.in.ReleaseLocally = local
+		env := f.env()
+		var locals, scheduled []string
+		env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+			locals = append(locals, info.ActivityType.Name)
+		})
+		env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+			scheduled = append(scheduled, info.ActivityType.Name)
+		})
+		env.ExecuteWorkflow(workflows.ConversionWorkflow, f.in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		wantLocal, wantScheduled := []string{"RecordConversion"}, []string{"ReleaseConversion"}
+		if local {
+			wantLocal, wantScheduled = []string{"RecordConversion", "ReleaseConversion"}, nil
+		}
+		if !slices.Equal(locals, wantLocal) || !slices.Equal(scheduled, wantScheduled) {
+			t.Errorf("release locally %v: local activities %v, scheduled %v; want %v and %v", local, locals, scheduled, wantLocal, wantScheduled)
+		}
+		if b := f.balances(); b.PendingCents != 0 || b.AvailableCents != 2850 {
+			t.Errorf("release locally %v: balances %+v, want 2850 available", local, b)
+		}
+		f.checkLedger()
 	}
 }
