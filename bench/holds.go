@@ -98,6 +98,8 @@ func benchHolds(ctx context.Context) error {
 		*holds, *holdFor, shape, sizing.CacheSize, sizing.WorkflowPollers, sizing.ActivityPollers)
 
 	// Load: every conversion through the service, *concurrency at a time.
+	stopAnalyze := autoAnalyze(ctx, d)
+	defer stopAnalyze()
 	start := time.Now()
 	var next, failed atomic.Int64
 	var wg sync.WaitGroup

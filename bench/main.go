@@ -406,3 +406,32 @@ func machine() string {
 }
 
 func sortDurations(s []time.Duration) { slices.Sort(s) }
+
+// autoAnalyze runs ANALYZE on the bench's database every 30 seconds until
+// stop is called, as PostgreSQL's autovacuum would: this machine's server
+// runs with autovacuum off (its CI configuration). Without it the tables
+// keep the statistics of their first, empty moments, and a statement
+// prepared then keeps a plan chosen for an empty table: during a long load,
+// the lookup of a conversion by its dedupe key scanned the program's whole
+// conversion index, and the load slowed as the table grew (BENCHMARKS.md,
+// Holds).
+func autoAnalyze(ctx context.Context, d *testenv.Database) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := d.Pool.Exec(ctx, "ANALYZE"); err != nil && ctx.Err() == nil {
+					fmt.Fprintln(os.Stderr, "bench: analyze:", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
