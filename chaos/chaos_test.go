@@ -1,6 +1,6 @@
 // Package chaos_test proves that money survives crashes: conversions and
-// refunds in flight through the real binary while its worker and API are
-// SIGKILLed, the Temporal dev server and PostgreSQL restarted; afterwards
+// refunds in flight through the real binary while its worker and APIs (one
+// without a worker, one with API_WORKER=true) are SIGKILLed, the Temporal dev server and PostgreSQL restarted; afterwards
 // every conversion reaches its final state and the ledger balances to the
 // cent, with nothing lost and nothing doubled. `make test` runs a short
 // form; `make chaos` the long one.
@@ -69,6 +69,10 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + temporalAddr, "HTTP_ADDR=" + httpAddr,
 		"TASK_QUEUE=chaos", "RATE_LIMIT_PER_MINUTE=0", "LOG_LEVEL=warn"}
+	// A second API runs the worker too (API_WORKER=true): its conversions
+	// start eagerly and are answered from its own worker.
+	httpAddr2 := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	env2 := append(append([]string(nil), env...), "HTTP_ADDR="+httpAddr2, "API_WORKER=true")
 	migrate := exec.Command(bin, "migrate")
 	migrate.Env = append(os.Environ(), env...)
 	if out, err := migrate.CombinedOutput(); err != nil {
@@ -88,12 +92,16 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 	defer logs.Close()
 	worker := &proc{name: "worker", bin: bin, args: []string{"worker"}, env: env, log: logs}
 	api := &proc{name: "api", bin: bin, args: []string{"api"}, env: env, log: logs}
+	apiWorker := &proc{name: "api+worker", bin: bin, args: []string{"api"}, env: env2, log: logs}
 	worker.start(t)
 	defer worker.kill()
 	api.start(t)
 	defer api.kill()
-	base := "http://" + httpAddr
+	apiWorker.start(t)
+	defer apiWorker.kill()
+	base, base2 := "http://"+httpAddr, "http://"+httpAddr2
 	waitReady(t, base)
+	waitReady(t, base2)
 
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
@@ -134,13 +142,19 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 		jobs[i] = j
 	}
 
+	// Half the clients call each API.
 	c := &client{t: t, base: base, key: app.SecretKey, http: &http.Client{Timeout: 20 * time.Second}}
+	c2 := &client{t: t, base: base2, key: app.SecretKey, http: c.http}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range *clients {
+	for n := range *clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			c := c
+			if n%2 == 1 {
+				c = c2
+			}
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(jobs) {
@@ -164,7 +178,13 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 			f()
 		}
 		step("SIGKILL the worker", func() { worker.kill(); time.Sleep(time.Second); worker.start(t) })
-		step("SIGKILL the API", func() { api.kill(); time.Sleep(500 * time.Millisecond); api.start(t) })
+		step("SIGKILL the APIs", func() {
+			api.kill()
+			apiWorker.kill()
+			time.Sleep(500 * time.Millisecond)
+			api.start(t)
+			apiWorker.start(t)
+		})
 		step("restart the Temporal server", func() {
 			temporal.Stop()
 			if temporal, err = temporaldev.Start(ctx, temporalOpts); err != nil {
@@ -172,19 +192,21 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 			}
 		})
 		step("restart PostgreSQL", func() { pg.restart(t) })
-		step("SIGKILL worker and API together", func() {
+		step("SIGKILL worker and APIs together", func() {
 			worker.kill()
 			api.kill()
+			apiWorker.kill()
 			time.Sleep(time.Second)
 			worker.start(t)
 			api.start(t)
+			apiWorker.start(t)
 		})
 	}
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("all %d conversions and their refunds answered; %d retries", len(jobs), c.retries.Load())
+	t.Logf("all %d conversions and their refunds answered; %d retries", len(jobs), c.retries.Load()+c2.retries.Load())
 
 	// Every conversion reaches its final state.
 	q := db.New(pool)
@@ -248,9 +270,13 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 	}
 	// The API drains and stops on SIGTERM.
 	api.stop()
+	apiWorker.stop()
 	worker.stop()
 	if code := api.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("api exited %d on SIGTERM", code)
+	}
+	if code := apiWorker.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("api with a worker exited %d on SIGTERM", code)
 	}
 	if code := worker.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("worker exited %d on SIGTERM", code)
