@@ -58,9 +58,9 @@ var (
 	readRate        = flag.Int("read-rate", 200, "reads: requests per second, fixed rate")
 
 	holds         = flag.Int("holds", 100_000, "holds: conversions on hold at once")
-	holdFor       = flag.Duration("hold", 70*time.Minute, "holds: the program's hold period: longer than the load (about an hour for 100k here), so that all are on hold at once")
+	holdFor       = flag.Duration("hold", 45*time.Minute, "holds: the program's hold period: longer than the load (35 minutes for 100k on the dev server here), so that all are on hold at once")
 	holdsCache    = flag.Int("holds-cache", 2000, "holds: the worker's sticky workflow cache")
-	temporalShape = flag.String("temporal", "full", "holds: full (Temporal server on PostgreSQL) or dev (dev server on a SQLite file)")
+	temporalShape = flag.String("temporal", "dev", "holds: dev (dev server on a SQLite file, WAL) or full (Temporal server 1.29.1 on PostgreSQL, make temporal-server)")
 )
 
 func main() {
