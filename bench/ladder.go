@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/agentlinks/agentlinks/internal/config"
-	"github.com/agentlinks/agentlinks/internal/temporaldev"
 	"github.com/agentlinks/agentlinks/worker"
 	"github.com/agentlinks/agentlinks/workflows"
 )
@@ -27,25 +24,11 @@ import (
 // a time, with no PostgreSQL and no HTTP, and prints each rate beside the
 // bare start of a trivial workflow (the conversions ceiling).
 func benchLadder(ctx context.Context) error {
-	dir, err := os.MkdirTemp("", "agentlinks-ladder-")
+	tc, stopTemporal, err := devTemporal(ctx)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	addr, err := temporaldev.FreeAddress()
-	if err != nil {
-		return err
-	}
-	srv, err := temporaldev.Start(ctx, temporaldev.Options{Address: addr, DBFile: filepath.Join(dir, "temporal.db")})
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	tc, err := dialTemporal(ctx, addr)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer stopTemporal()
 
 	const queue = "bench-ladder"
 	var ran atomic.Int64

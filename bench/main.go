@@ -197,25 +197,11 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 }
 
 func benchConversions(ctx context.Context, d *testenv.Database, key, ref string) error {
-	dir, err := os.MkdirTemp("", "agentlinks-bench-")
+	tc, stopTemporal, err := devTemporal(ctx)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	addr, err := temporaldev.FreeAddress()
-	if err != nil {
-		return err
-	}
-	srv, err := temporaldev.Start(ctx, temporaldev.Options{Address: addr, DBFile: filepath.Join(dir, "temporal.db")})
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	tc, err := dialTemporal(ctx, addr)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer stopTemporal()
 
 	// The ceiling: a bare client starting a trivial workflow, with a worker
 	// (sized as ours) running it, at the same concurrency. A start is
@@ -279,6 +265,32 @@ func benchConversions(ctx context.Context, d *testenv.Database, key, ref string)
 	fmt.Printf("%-48s %9.0f%%   target ≥ 70%%; conversions stored %d = 201s %d: %v\n", "conversions: ratio", 100*sys.rps/ref0.rps, stored, sys.ok, stored == int64(sys.ok))
 	fmt.Printf("%-48s %9.0f%%\n\n", "conversions: ratio to started and ended", 100*sys.rps/ref1.rps)
 	return nil
+}
+
+// devTemporal starts a Temporal dev server on a database file with the WAL
+// pragmas and connects to it; stop closes both and removes the file.
+func devTemporal(ctx context.Context) (client.Client, func(), error) {
+	dir, err := os.MkdirTemp("", "agentlinks-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	addr, err := temporaldev.FreeAddress()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	srv, err := temporaldev.Start(ctx, temporaldev.Options{Address: addr, DBFile: filepath.Join(dir, "temporal.db")})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	tc, err := dialTemporal(ctx, addr)
+	if err != nil {
+		srv.Stop()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return tc, func() { tc.Close(); srv.Stop(); os.RemoveAll(dir) }, nil
 }
 
 // dialTemporal connects to the server and registers the search attributes
