@@ -2,8 +2,8 @@
 -- The raw click log is written by the group-commit click writer only, with
 -- a ref and app it read from ref_codes (ref codes and apps are never
 -- deleted). A foreign key costs PostgreSQL two referential-integrity checks
--- per click row, the largest part of a click batch's work: the log keeps
--- its indexes and drops them (BENCHMARKS.md, Clicks).
+-- per click row, about half of a click batch's work in PostgreSQL: the log
+-- keeps its indexes and drops its foreign keys (BENCHMARKS.md, Clicks).
 ALTER TABLE clicks DROP CONSTRAINT clicks_ref_code_fkey;
 ALTER TABLE clicks DROP CONSTRAINT clicks_app_id_fkey;
 

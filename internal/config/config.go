@@ -85,10 +85,8 @@ func FromEnv() (Config, error) {
 	if v := env("TRUSTED_PROXIES", ""); v != "" {
 		c.TrustedProxies = strings.Split(v, ",")
 	}
-	if v := env("API_WORKER", "false"); v != "" {
-		if c.APIWorker, err = strconv.ParseBool(v); err != nil {
-			return c, fmt.Errorf("API_WORKER=%q: want true or false", v)
-		}
+	if c.APIWorker, err = strconv.ParseBool(env("API_WORKER", "false")); err != nil {
+		return c, fmt.Errorf("API_WORKER=%q: want true or false", os.Getenv("API_WORKER"))
 	}
 	c.Worker = DefaultWorkerSizing
 	for _, f := range []struct {
