@@ -68,7 +68,7 @@ func benchReads(ctx context.Context) error {
 
 	svc := tracking.New(d.Pool, workflows.Client{}, time.Hour)
 	defer svc.Close()
-	url, stop := serve(api.New(api.Deps{Tracking: svc, Logger: slog.Default()}))
+	url, stop := serve("system", api.New(api.Deps{Tracking: svc, Logger: slog.Default()}))
 	defer stop()
 	auth := http.Header{"Authorization": {"Bearer " + app.SecretKey}}
 	for _, r := range []struct{ name, path string }{
