@@ -204,6 +204,11 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 	var ratios []float64
 	var sysOK uint64
 	for i := range ceiling {
+		first := "ceiling"
+		if i%2 == 1 {
+			first = "system"
+		}
+		fmt.Printf("round %d (%s first)\n", i+1, first)
 		print(ceiling[i])
 		print(system[i])
 		ratios = append(ratios, system[i].rps/ceiling[i].rps)
