@@ -177,7 +177,7 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 	}
 	// The two sides alternate for -rounds rounds, the first side changing
 	// each round, so that a drift of the machine (the ceiling moved between
-	// 22,000 and 33,000 req/s within an hour here) falls on both sides.
+	// 21,600 and 35,000 req/s within an hour here) falls on both sides.
 	const (
 		ceilingName = "clicks: bare Gin handler, bind + 202 (ceiling)"
 		systemName  = "clicks: POST /api/track/click (committed)"
