@@ -169,7 +169,7 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 		tgt.Body = fmt.Appendf(nil, `{"ref":%q,"url":"https://shop.example.com/","visitor_id":"v%d"}`, ref, n.Add(1)%5000)
 		return nil
 	}
-	drive := func(name, url string) (result, error) {
+	load := func(name, url string) (result, error) {
 		if *generator == "wrk" {
 			return wrkClicks(name, url, ref)
 		}
@@ -190,7 +190,7 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 			if (i+j)%2 == 1 {
 				name, url = systemName, sysURL+"/api/track/click"
 			}
-			r, err := drive(name, url)
+			r, err := load(name, url)
 			if err != nil {
 				return err
 			}
