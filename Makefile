@@ -94,8 +94,9 @@ chaos: tools
 	$(GO) test -count=1 -timeout 60m -v -run MoneySurvivesCrashes ./chaos -chaos.conversions=3000 -chaos.rounds=5 -chaos.clients=32
 
 # Benchmarks against the ceiling on this machine, in one run (BENCHMARKS.md):
-# clicks, conversions, 100k holds on the dev server (about 85 minutes: 35 of
-# load, the 45-minute hold, the release) and dashboard reads (about 8 minutes).
+# clicks (3 rounds), conversions, 100k holds on the dev server (about 85
+# minutes: 35-40 of load, the 45-minute hold, the release) and dashboard reads
+# (about 5-8 minutes); 92 minutes in all on 2026-11-25.
 # One part: go run ./bench -only reads. The full Temporal server on PostgreSQL
 # (-only holds -temporal full) needs make temporal-server.
 bench: tools
