@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -114,7 +115,7 @@ func TestMoneyMatchesExactModel(t *testing.T) {
 	}
 	isOver := func(err error) bool {
 		var app *temporal.ApplicationError
-		return errors.As(err, &app) && app.Type() == activities.ErrTypeOverRefund
+		return errors.As(err, &app) && app.Type() == conversion.ErrTypeOverRefund
 	}
 	refunds := 0
 	for i := 0; i < *moneyCases; i++ {
@@ -132,7 +133,7 @@ func TestMoneyMatchesExactModel(t *testing.T) {
 			amount = rng.Int64N(1_000_000_000_000) + 1
 		}
 		m := newModel(fmt.Sprintf("cv_%d", i), amount, bps)
-		in := activities.ConversionInput{ConversionID: m.id, AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID,
+		in := conversion.Input{ConversionID: m.id, AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID,
 			UserID: "u", AmountCents: amount, Currency: "usd", CommissionBPS: bps, Hold: time.Hour, CreatedAt: time.Now()}
 		for range 1 + rng.IntN(2) { // a retried record credits once
 			if _, err := acts.RecordConversion(ctx, in); err != nil {
@@ -151,7 +152,7 @@ func TestMoneyMatchesExactModel(t *testing.T) {
 					m.released = true
 				}
 			case 1: // an over-refund moves nothing
-				_, err := acts.RefundConversion(ctx, activities.RefundInput{RefundID: fmt.Sprintf("rf_over_%d_%d", i, op), ConversionID: m.id,
+				_, err := acts.RefundConversion(ctx, conversion.RefundInput{RefundID: fmt.Sprintf("rf_over_%d_%d", i, op), ConversionID: m.id,
 					AmountCents: m.amount - m.refunded + 1 + rng.Int64N(10)})
 				if !isOver(err) {
 					t.Fatalf("over-refund of %s: %v", m.id, err)
@@ -167,7 +168,7 @@ func TestMoneyMatchesExactModel(t *testing.T) {
 				refunds++
 				id := fmt.Sprintf("rf_%d", refunds)
 				for range 1 + rng.IntN(2) {
-					if _, err := acts.RefundConversion(ctx, activities.RefundInput{RefundID: id, ConversionID: m.id, AmountCents: x}); err != nil {
+					if _, err := acts.RefundConversion(ctx, conversion.RefundInput{RefundID: id, ConversionID: m.id, AmountCents: x}); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -10,10 +10,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/api"
-	"github.com/agentlinks/agentlinks/internal/tracking"
-	"github.com/agentlinks/agentlinks/workflows"
+	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/service"
 )
 
 // The package's API runs with the worker in its process: a conversion is
@@ -51,15 +50,16 @@ func TestConversionAnsweredFromTheWorker(t *testing.T) {
 // workflow's task taken by another process's worker) asks the workflow with
 // the record update, and answers the same.
 func TestConversionFallsBackToTheRecordUpdate(t *testing.T) {
-	for name, recorded := range map[string]*activities.RecordWaiters{
+	for name, recorded := range map[string]*conversion.Waiters{
 		"api without a worker":     nil,
-		"started eagerly, no word": activities.NewRecordWaiters(), // the stack's worker tells another set
+		"started eagerly, no word": conversion.NewWaiters(), // the stack's worker tells another set
 	} {
 		t.Run(name, func(t *testing.T) {
-			svc := tracking.New(database.Pool, workflows.Client{Temporal: temporalClient, TaskQueue: taskQueue}, time.Hour)
+			wf := stack.Workflows()
+			wf.Recorded, wf.RecordedWait = recorded, 50*time.Millisecond
+			svc := service.New(database.Pool, wf, time.Hour)
 			defer svc.Close()
-			svc.Recorded, svc.RecordedWait = recorded, 50*time.Millisecond
-			server := httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: quietLog}))
+			server := httptest.NewServer(api.New(api.Deps{Service: svc, Logger: quietLog}))
 			defer server.Close()
 
 			p := newProgram(t)
@@ -95,7 +95,7 @@ func recordUpdates(t *testing.T, conversionID string) int {
 func findByStatus(t *testing.T, p program, conversionID, status string) {
 	t.Helper()
 	query := fmt.Sprintf("WorkflowId = %q AND AppID = %q AND RefCode = %q AND ConversionStatus = %q",
-		activities.WorkflowID(conversionID), p.appID, p.ref, status)
+		conversion.WorkflowID(conversionID), p.appID, p.ref, status)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		res, err := temporalClient.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: query})
@@ -121,7 +121,7 @@ func historyCount(t *testing.T, conversionID string, eventType enumspb.EventType
 	defer cancel()
 	for {
 		count, holding := 0, false
-		it := temporalClient.GetWorkflowHistory(ctx, activities.WorkflowID(conversionID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		it := temporalClient.GetWorkflowHistory(ctx, conversion.WorkflowID(conversionID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
 			e, err := it.Next()
 			if err != nil {

@@ -115,7 +115,7 @@ func TestCORSOnlyForAllowedOrigins(t *testing.T) {
 
 func TestRateLimitsAnswer429WithRetryAfter(t *testing.T) {
 	p := newProgram(t)
-	limited := httptest.NewServer(api.New(api.Deps{Tracking: trackingSvc, Logger: quietLog, RateLimitPerMinute: 3}))
+	limited := httptest.NewServer(api.New(api.Deps{Service: svc, Logger: quietLog, RateLimitPerMinute: 3}))
 	defer limited.Close()
 	click := func(ip string) *http.Response {
 		req, _ := http.NewRequest("POST", limited.URL+"/api/track/click", strings.NewReader(`{"ref":"`+p.ref+`","visitor_id":"`+ip+`"}`))

@@ -16,7 +16,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/agentlinks/agentlinks/db"
-	"github.com/agentlinks/agentlinks/internal/stripeconnect"
+	"github.com/agentlinks/agentlinks/internal/programs"
 )
 
 const (
@@ -61,7 +61,7 @@ func newStripeProgram(t *testing.T) stripeProgram {
 	t.Helper()
 	p := newProgram(t)
 	account := "acct_" + strings.TrimPrefix(p.appID, "app_")
-	if err := stripeconnect.Link(context.Background(), db.New(database.Pool), p.appID, account); err != nil {
+	if err := programs.ConnectStripe(context.Background(), database.Pool, p.appID, account); err != nil {
 		t.Fatal(err)
 	}
 	return stripeProgram{program: p, account: account}
@@ -396,7 +396,7 @@ func TestStripeOAuthConnect(t *testing.T) {
 		t.Fatal("account.application.deauthorized left the app connected")
 	}
 	// And the owner can disconnect from our side.
-	if err := stripeconnect.Link(context.Background(), db.New(database.Pool), p.appID, "acct_oauth_connected"); err != nil {
+	if err := programs.ConnectStripe(context.Background(), database.Pool, p.appID, "acct_oauth_connected"); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, call(t, "POST", "/api/stripe/disconnect", p.key, nil), 200, "")

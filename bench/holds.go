@@ -24,9 +24,9 @@ import (
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
 	"github.com/agentlinks/agentlinks/internal/testenv"
-	"github.com/agentlinks/agentlinks/internal/tracking"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -92,7 +92,7 @@ func benchHolds(ctx context.Context) error {
 	stopWatch := mem.run()
 	defer stopWatch()
 
-	svc := tracking.New(d.Pool, workflows.Client{Temporal: tc, TaskQueue: "holds"}, time.Hour)
+	svc := service.New(d.Pool, workflows.Client{Temporal: tc, TaskQueue: "holds"}, time.Hour)
 	defer svc.Close()
 	fmt.Printf("holds: %d conversions, hold %s, on the %s; worker sticky cache %d, %d workflow pollers, %d activity pollers\n",
 		*holds, *holdFor, shape, sizing.CacheSize, sizing.WorkflowPollers, sizing.ActivityPollers)
@@ -127,8 +127,8 @@ func benchHolds(ctx context.Context) error {
 				if i > int64(*holds) {
 					return
 				}
-				_, _, err := svc.Conversion(ctx, tracking.ConversionInput{Ref: en.RefCode, UserID: fmt.Sprint("u", i),
-					AmountCents: 1000 + i%9000, TransactionID: fmt.Sprint("t", i), Bearer: app.SecretKey})
+				_, _, err := svc.Conversion(ctx, service.ConversionInput{Ref: en.RefCode, UserID: fmt.Sprint("u", i),
+					AmountCents: 1000 + i%9000, TransactionID: fmt.Sprint("t", i), Sender: service.Sender{KeyApp: app.App.ID}})
 				if err != nil {
 					if failed.Add(1) <= 3 {
 						fmt.Fprintln(os.Stderr, "holds: conversion:", err)

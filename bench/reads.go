@@ -18,8 +18,8 @@ import (
 	"github.com/agentlinks/agentlinks/db/migrations"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/testenv"
-	"github.com/agentlinks/agentlinks/internal/tracking"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -66,9 +66,9 @@ func benchReads(ctx context.Context) error {
 		return err
 	}
 
-	svc := tracking.New(d.Pool, workflows.Client{}, time.Hour)
+	svc := service.New(d.Pool, workflows.Client{}, time.Hour)
 	defer svc.Close()
-	url, stop := serve("system", api.New(api.Deps{Tracking: svc, Logger: slog.Default()}))
+	url, stop := serve("system", api.New(api.Deps{Service: svc, Logger: slog.Default()}))
 	defer stop()
 	auth := http.Header{"Authorization": {"Bearer " + app.SecretKey}}
 	for _, r := range []struct{ name, path string }{

@@ -141,6 +141,12 @@ type CreatorBalance struct {
 	PaidCents      int64
 }
 
+type Installation struct {
+	ID        string
+	One       bool
+	CreatedAt time.Time
+}
+
 type LedgerCreatorBalance struct {
 	AppID          string
 	CreatorID      string

@@ -7,3 +7,11 @@ var QueryText = map[string]string{
 	"ProgramDays":       programDays,
 	"CreatorBalances":   creatorBalances,
 }
+
+// OptionalText is s as a nullable text column: NULL for "".
+func OptionalText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

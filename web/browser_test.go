@@ -23,9 +23,8 @@ import (
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/examples/demosite"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/testenv"
-	"github.com/agentlinks/agentlinks/internal/tracking"
-	"github.com/agentlinks/agentlinks/workflows"
+	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/worker/workertest"
 )
 
 // The browser tests run real headless Chromium against the real API,
@@ -33,7 +32,7 @@ import (
 // than the API. Chromium resolves *.agentlinks.test to 127.0.0.1, so the
 // shop has a real domain for the cookie: www.shop.agentlinks.test.
 var (
-	stack    *testenv.Stack
+	stack    *workertest.Stack
 	apiURL   string
 	requests = &requestLog{}
 	browser  context.Context
@@ -46,16 +45,17 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	ctx := context.Background()
 	var err error
-	if stack, err = testenv.NewStack(ctx); err != nil {
+	if stack, err = workertest.NewStack(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer stack.Close()
-	svc := tracking.New(stack.DB.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	svc := service.New(stack.DB.Pool, stack.Workflows(), time.Hour)
+	defer svc.Close()
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go svc.ListenForChanges(listenCtx, stack.DB.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h := api.New(api.Deps{Tracking: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := api.New(api.Deps{Service: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	apiSrv := httptest.NewServer(requests.wrap(h))
 	defer apiSrv.Close()
 	apiURL = apiSrv.URL

@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -20,11 +21,10 @@ import (
 )
 
 // New returns a worker on taskQueue with every workflow and activity
-// registered; more holds further activity structs (the Stripe event
-// activities). The caller starts and stops it.
-func New(c client.Client, taskQueue string, acts *activities.Activities, opts sdkworker.Options, more ...any) sdkworker.Worker {
+// registered. The caller starts and stops it.
+func New(c client.Client, taskQueue string, acts *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, opts)
-	Register(w, acts, more...)
+	Register(w, acts)
 	return w
 }
 
@@ -41,15 +41,15 @@ func Sized(s config.WorkerSizing, opts sdkworker.Options) sdkworker.Options {
 }
 
 // Register registers the workflows and activities on any registry (a
-// worker, a test environment, a replayer).
+// worker, a test environment), each under the name recorded histories
+// carry.
 func Register(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
-	RegisterActivity(any)
-}, acts *activities.Activities, more ...any) {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}, acts *activities.Activities) {
 	RegisterWorkflows(r)
-	r.RegisterActivity(acts)
-	for _, m := range more {
-		r.RegisterActivity(m)
+	for name, fn := range acts.ByName() {
+		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
 }
 

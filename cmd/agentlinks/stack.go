@@ -21,8 +21,9 @@ import (
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/internal/config"
-	"github.com/agentlinks/agentlinks/internal/stripeconnect"
-	"github.com/agentlinks/agentlinks/internal/tracking"
+	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/worker"
 	"github.com/agentlinks/agentlinks/workflows"
 )
@@ -35,11 +36,11 @@ type deps struct {
 	temporal client.Client
 	registry *prometheus.Registry
 
-	trackingOnce sync.Once
-	trackingSvc  *tracking.Service
+	serviceOnce sync.Once
+	svc         *service.Service
 	// recorded connects the worker's activities to the API when one
 	// process runs both (runRoles).
-	recorded *activities.RecordWaiters
+	recorded *conversion.Waiters
 }
 
 func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, error) {
@@ -66,34 +67,27 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 }
 
 func (d *deps) close() {
-	if d.trackingSvc != nil {
-		d.trackingSvc.Close() // writes the clicks still queued
+	if d.svc != nil {
+		d.svc.Close() // writes the clicks still queued
 	}
 	d.temporal.Close()
 	d.pool.Close()
 }
 
-// tracking is the one tracking service of this process.
-func (d *deps) tracking() *tracking.Service {
-	d.trackingOnce.Do(func() {
-		d.trackingSvc = tracking.New(d.pool, workflows.Client{Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue}, d.cfg.ClickDedupeWindow)
+// service is the one service of this process; when the process runs a
+// worker beside the API, conversions are answered from that worker.
+func (d *deps) service() *service.Service {
+	d.serviceOnce.Do(func() {
+		wf := workflows.Client{Temporal: d.temporal, TaskQueue: d.cfg.TaskQueue, Recorded: d.recorded}
+		d.svc = service.New(d.pool, wf, d.cfg.ClickDedupeWindow).WithStripe(d.cfg.Stripe, d.cfg.PublicURL)
 	})
-	return d.trackingSvc
-}
-
-func (d *deps) stripe() *stripeconnect.Service {
-	return stripeconnect.New(stripeconnect.Config{
-		SecretKey: d.cfg.StripeSecretKey, ClientID: d.cfg.StripeClientID, WebhookSecret: d.cfg.StripeWebhookSecret,
-		APIBase: d.cfg.StripeAPIBase, ConnectBase: d.cfg.StripeConnectBase, PublicURL: d.cfg.PublicURL,
-		ParkAfter: d.cfg.StripeParkAfter,
-	}, d.pool, d.temporal, d.cfg.TaskQueue)
+	return d.svc
 }
 
 // handler builds the API over the shared connections.
 func (d *deps) handler() http.Handler {
 	return api.New(api.Deps{
-		Tracking: d.tracking(),
-		Stripe:   d.stripe(),
+		Service: d.service(),
 
 		RateLimitPerMinute: d.cfg.RateLimit,
 		TrustedProxies:     d.cfg.TrustedProxies,
@@ -126,7 +120,7 @@ func (d *deps) serveAPI(ctx context.Context, l net.Listener) error {
 	// Cached refs and apps are dropped when the database announces a change.
 	listenCtx, stopListening := context.WithCancel(context.Background())
 	defer stopListening()
-	go d.tracking().ListenForChanges(listenCtx, d.pool, d.log)
+	go d.service().ListenForChanges(listenCtx, d.pool, d.log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("api listening", "addr", "http://"+l.Addr().String())
@@ -151,10 +145,12 @@ func (d *deps) serveAPI(ctx context.Context, l net.Listener) error {
 // lets running tasks finish.
 func (d *deps) runWorker(ctx context.Context) error {
 	acts := activities.New(d.pool)
-	acts.Waiters = d.recorded
+	acts.Recorded = d.recorded
+	acts.Stripe = stripeapi.New(d.cfg.Stripe)
+	acts.Payments = d.service()
 	w := worker.New(d.temporal, d.cfg.TaskQueue, acts, worker.Sized(d.cfg.Worker, sdkworker.Options{
 		WorkerStopTimeout: 20 * time.Second,
-	}), stripeconnect.NewActivities(d.stripe(), d.tracking()))
+	}))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -173,8 +169,7 @@ func (d *deps) runRoles(ctx context.Context, l net.Listener, withWorker bool) er
 	if l != nil && withWorker {
 		// The API answers conversions from this process's worker (eager
 		// start); the worker's activities tell it what they record.
-		d.recorded = activities.NewRecordWaiters()
-		d.tracking().Recorded = d.recorded
+		d.recorded = conversion.NewWaiters()
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	if l != nil {

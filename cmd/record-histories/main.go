@@ -27,11 +27,12 @@ import (
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 
-	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/stripeconnect"
+	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/internal/testenv"
-	"github.com/agentlinks/agentlinks/internal/tracking"
+	"github.com/agentlinks/agentlinks/worker/workertest"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -47,7 +48,7 @@ func main() {
 
 func record(ctx context.Context, dir string) error {
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	stack, err := testenv.NewStackWithoutWorker(ctx)
+	stack, err := workertest.NewStackWithoutWorker(ctx)
 	if err != nil {
 		return err
 	}
@@ -57,11 +58,17 @@ func record(ctx context.Context, dir string) error {
 		return err
 	}
 	defer mock.Stop()
-	svc := tracking.New(stack.DB.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	// Answered by the record update: the worker tells no one (histories
+	// with the update in them); eager below is answered from the worker.
+	byUpdate := stack.Workflows()
+	byUpdate.Recorded = nil
 	const secret = "whsec_record"
-	st := stripeconnect.New(stripeconnect.Config{SecretKey: "sk_test_record", WebhookSecret: secret, APIBase: mock.URL, ParkAfter: 2 * time.Second},
-		stack.DB.Pool, stack.Temporal, stack.TaskQueue)
-	if err := stack.StartWorker(stripeconnect.NewActivities(st, svc)); err != nil {
+	stripeCfg := config.Stripe{SecretKey: "sk_test_record", WebhookSecret: secret, APIBase: mock.URL, ParkAfter: 2 * time.Second}
+	svc := service.New(stack.DB.Pool, byUpdate, time.Hour).WithStripe(stripeCfg, "")
+	defer svc.Close()
+	acts := stack.Activities()
+	acts.Stripe, acts.Payments = stripeapi.New(stripeCfg), svc
+	if err := stack.StartWorker(acts); err != nil {
 		return err
 	}
 	app, err := programs.CreateApp(ctx, stack.DB.Pool, programs.NewApp{Name: "Record", CommissionBPS: 3000, Hold: 2 * time.Second})
@@ -72,13 +79,13 @@ func record(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	key := app.SecretKey
-	convert := func(txn string, amount int64) (tracking.Conversion, error) {
-		c, _, err := svc.Conversion(ctx, tracking.ConversionInput{Ref: en.RefCode, UserID: "usr_1", AmountCents: amount, TransactionID: txn, Bearer: key})
+	key := service.Sender{KeyApp: app.App.ID}
+	convert := func(txn string, amount int64) (service.Conversion, error) {
+		c, _, err := svc.Conversion(ctx, service.ConversionInput{Ref: en.RefCode, UserID: "usr_1", AmountCents: amount, TransactionID: txn, Sender: key})
 		return c, err
 	}
 	refund := func(txn string, amount int64) error {
-		_, err := svc.Refund(ctx, tracking.RefundInput{Ref: en.RefCode, AmountCents: amount, TransactionID: txn, Bearer: key})
+		_, err := svc.Refund(ctx, service.RefundInput{Ref: en.RefCode, AmountCents: amount, TransactionID: txn, Sender: key})
 		return err
 	}
 	wait := func(wid string) error {
@@ -88,10 +95,9 @@ func record(ctx context.Context, dir string) error {
 
 	// Started eagerly and answered from the worker (an API beside a
 	// worker): no record update in the history; hold then release.
-	eager := tracking.New(stack.DB.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
+	eager := service.New(stack.DB.Pool, stack.Workflows(), time.Hour)
 	defer eager.Close()
-	eager.Recorded = stack.Recorded
-	ec, _, err := eager.Conversion(ctx, tracking.ConversionInput{Ref: en.RefCode, UserID: "usr_2", AmountCents: 10000, TransactionID: "eager", Bearer: key})
+	ec, _, err := eager.Conversion(ctx, service.ConversionInput{Ref: en.RefCode, UserID: "usr_2", AmountCents: 10000, TransactionID: "eager", Sender: key})
 	if err != nil {
 		return err
 	}
@@ -144,7 +150,7 @@ func record(ctx context.Context, dir string) error {
 	delete(histories, "conversion-release")
 
 	// Stripe events: one processed, one parked (a refund whose payment never came).
-	if err := stripeconnect.Link(ctx, stackQueries(stack), app.App.ID, "acct_record"); err != nil {
+	if err := programs.ConnectStripe(ctx, stack.DB.Pool, app.App.ID, "acct_record"); err != nil {
 		return err
 	}
 	for name, evt := range map[string]map[string]any{
@@ -157,10 +163,10 @@ func record(ctx context.Context, dir string) error {
 		payload, _ := json.Marshal(map[string]any{"id": evt["id"], "object": "event", "type": evt["type"], "account": "acct_record",
 			"created": time.Now().Unix(), "data": map[string]any{"object": evt["object"]}})
 		signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
-		if _, err := st.Receive(ctx, payload, signed.Header); err != nil {
+		if _, err := svc.ReceiveStripeEvent(ctx, payload, signed.Header); err != nil {
 			return err
 		}
-		wid := "stripe-event-" + evt["id"].(string)
+		wid := workflows.StripeEventWorkflowID(evt["id"].(string))
 		if err := wait(wid); err != nil {
 			return err
 		}
@@ -208,5 +214,3 @@ func writeHistory(ctx context.Context, c client.Client, dir, name, wid string, f
 	fmt.Println("wrote", path, len(hist.Events), "events")
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
-
-func stackQueries(s *testenv.Stack) *db.Queries { return db.New(s.DB.Pool) }

@@ -13,6 +13,7 @@ import (
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/db/migrate"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -51,7 +52,7 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	acts := activities.New(pool)
 	created := time.Date(2026, 3, 1, 23, 30, 0, 0, time.FixedZone("", -2*3600)) // 2 March in UTC
 	for i, id := range []string{"cv_a", "cv_b"} {
-		if _, err := acts.RecordConversion(ctx, activities.ConversionInput{
+		if _, err := acts.RecordConversion(ctx, conversion.Input{
 			ConversionID: id, AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID, UserID: "u",
 			AmountCents: int64(10000 * (i + 1)), Currency: "usd", CommissionBPS: 3000, Hold: time.Hour, CreatedAt: created,
 		}); err != nil {
@@ -61,7 +62,7 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	if _, err := acts.ReleaseConversion(ctx, "cv_b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acts.RefundConversion(ctx, activities.RefundInput{RefundID: "rf_1", ConversionID: "cv_a", AmountCents: 5000}); err != nil {
+	if _, err := acts.RefundConversion(ctx, conversion.RefundInput{RefundID: "rf_1", ConversionID: "cv_a", AmountCents: 5000}); err != nil {
 		t.Fatal(err)
 	}
 	for _, sql := range []string{

@@ -27,14 +27,34 @@ type Config struct {
 	TrustedProxies    []string      // TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client
 	APIWorker         bool          // API_WORKER: the api role runs the worker too, and answers conversions from it
 
-	StripeSecretKey     string        // STRIPE_SECRET_KEY
-	StripeClientID      string        // STRIPE_CLIENT_ID: the Connect application, ca_…
-	StripeWebhookSecret string        // STRIPE_WEBHOOK_SECRET: the Connect webhook's signing secret
-	StripeAPIBase       string        // STRIPE_API_BASE: empty for api.stripe.com; stripe-mock in tests
-	StripeConnectBase   string        // STRIPE_CONNECT_BASE: empty for connect.stripe.com
-	StripeParkAfter     time.Duration // STRIPE_PARK_AFTER: retry an out-of-order event this long, then park it
-
+	Stripe Stripe
 	Worker WorkerSizing
+}
+
+// Stripe is the Stripe side of the configuration. Without the keys the
+// Connect integration is off and says so.
+type Stripe struct {
+	SecretKey     string // STRIPE_SECRET_KEY: the platform's key
+	ClientID      string // STRIPE_CLIENT_ID: the Connect application, ca_…
+	WebhookSecret string // STRIPE_WEBHOOK_SECRET: the Connect webhook's signing secret
+	APIBase       string // STRIPE_API_BASE: empty for api.stripe.com; stripe-mock in tests
+	ConnectBase   string // STRIPE_CONNECT_BASE: empty for connect.stripe.com
+	// ParkAfter is how long an event that cannot be processed yet (a
+	// refund that arrived before its payment) is retried before it is
+	// parked for an operator. STRIPE_PARK_AFTER.
+	ParkAfter time.Duration
+}
+
+// DefaultStripeParkAfter is STRIPE_PARK_AFTER's default, and what a Stripe
+// event workflow started without one uses.
+const DefaultStripeParkAfter = time.Hour
+
+// ConnectBaseURL is where Connect's OAuth screens are.
+func (s Stripe) ConnectBaseURL() string {
+	if s.ConnectBase == "" {
+		return "https://connect.stripe.com"
+	}
+	return s.ConnectBase
 }
 
 // WorkerSizing sizes the Temporal worker on purpose (see README,
@@ -65,18 +85,20 @@ func FromEnv() (Config, error) {
 		TemporalCLI:       env("TEMPORAL_CLI", ""),
 		LogLevel:          env("LOG_LEVEL", "info"),
 
-		StripeSecretKey:     env("STRIPE_SECRET_KEY", ""),
-		StripeClientID:      env("STRIPE_CLIENT_ID", ""),
-		StripeWebhookSecret: env("STRIPE_WEBHOOK_SECRET", ""),
-		StripeAPIBase:       env("STRIPE_API_BASE", ""),
-		StripeConnectBase:   env("STRIPE_CONNECT_BASE", ""),
+		Stripe: Stripe{
+			SecretKey:     env("STRIPE_SECRET_KEY", ""),
+			ClientID:      env("STRIPE_CLIENT_ID", ""),
+			WebhookSecret: env("STRIPE_WEBHOOK_SECRET", ""),
+			APIBase:       env("STRIPE_API_BASE", ""),
+			ConnectBase:   env("STRIPE_CONNECT_BASE", ""),
+		},
 	}
 	c.PublicURL = env("PUBLIC_URL", "http://"+c.HTTPAddr)
 	var err error
 	if c.ClickDedupeWindow, err = duration("CLICK_DEDUPE_WINDOW", time.Hour); err != nil {
 		return c, err
 	}
-	if c.StripeParkAfter, err = duration("STRIPE_PARK_AFTER", time.Hour); err != nil {
+	if c.Stripe.ParkAfter, err = duration("STRIPE_PARK_AFTER", DefaultStripeParkAfter); err != nil {
 		return c, err
 	}
 	if c.RateLimit, err = strconv.Atoi(env("RATE_LIMIT_PER_MINUTE", "600")); err != nil || c.RateLimit < 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -33,7 +34,7 @@ func TestCheckFindsEveryKindOfDamage(t *testing.T) {
 	}
 	acts := activities.New(d.Pool)
 	for i, id := range []string{"cv_a", "cv_b"} {
-		if _, err := acts.RecordConversion(ctx, activities.ConversionInput{
+		if _, err := acts.RecordConversion(ctx, conversion.Input{
 			ConversionID: id, AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID, UserID: "u",
 			AmountCents: int64(10000 * (i + 1)), Currency: "usd", CommissionBPS: 3000, Hold: time.Hour, CreatedAt: time.Now(),
 		}); err != nil {
@@ -43,7 +44,7 @@ func TestCheckFindsEveryKindOfDamage(t *testing.T) {
 	if _, err := acts.ReleaseConversion(ctx, "cv_b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acts.RefundConversion(ctx, activities.RefundInput{RefundID: "rf_1", ConversionID: "cv_b", AmountCents: 5000}); err != nil {
+	if _, err := acts.RefundConversion(ctx, conversion.RefundInput{RefundID: "rf_1", ConversionID: "cv_b", AmountCents: 5000}); err != nil {
 		t.Fatal(err)
 	}
 	q := db.New(d.Pool)
@@ -100,7 +101,7 @@ func TestCheckFindsDriftingRollups(t *testing.T) {
 	acts := activities.New(d.Pool)
 	now := time.Now()
 	today := now.UTC().Format("2006-01-02")
-	if _, err := acts.RecordConversion(ctx, activities.ConversionInput{
+	if _, err := acts.RecordConversion(ctx, conversion.Input{
 		ConversionID: "cv_a", AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID, UserID: "u",
 		AmountCents: 10000, Currency: "usd", CommissionBPS: 3000, Hold: time.Hour, CreatedAt: now,
 	}); err != nil {

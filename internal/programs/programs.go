@@ -163,3 +163,21 @@ func SetAllowedOrigins(ctx context.Context, pool *pgxpool.Pool, appID string, or
 	}
 	return app, err
 }
+
+// ConnectStripe stores a connected Stripe account on an app (the OAuth
+// callback, or an operator linking one by hand). One account serves one
+// app.
+func ConnectStripe(ctx context.Context, pool *pgxpool.Pool, appID, account string) error {
+	if !strings.HasPrefix(account, "acct_") {
+		return fmt.Errorf("%q is not a Stripe account id (acct_…)", account)
+	}
+	_, err := db.New(pool).ConnectStripeAccount(ctx, db.ConnectStripeAccountParams{ID: appID, Account: &account})
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("no app %q", appID)
+	case errors.As(err, &pgErr) && pgErr.Code == "23505":
+		return fmt.Errorf("stripe account %s is already connected to another app", account)
+	}
+	return err
+}

@@ -1,35 +1,40 @@
-package stripeconnect
+package activities
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stripe/stripe-go/v76"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/agentlinks/agentlinks/db"
-	"github.com/agentlinks/agentlinks/internal/tracking"
-	"github.com/agentlinks/agentlinks/workflows"
+	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/refusal"
 )
 
 // RefMetadataKey is where an app puts the ref code on its Stripe customers,
 // subscriptions and checkout sessions (the guide's example).
 const RefMetadataKey = "agentlinks_ref"
 
-// Activities process stored Stripe events for StripeEventWorkflow.
-type Activities struct {
-	svc      *Service
-	tracking *tracking.Service
-}
+// ErrTypeBadStripeEvent is an event no retry can make sense of.
+const ErrTypeBadStripeEvent = "BadStripeEvent"
 
-// NewActivities returns the activities over the service and the tracking
-// service that records conversions and refunds.
-func NewActivities(svc *Service, t *tracking.Service) *Activities {
-	return &Activities{svc: svc, tracking: t}
+// Payments is how a Stripe event moves money: through the conversion's
+// own workflow, as the tracking API does. The service implements it and is
+// set at wiring; an activity cannot start workflows of its own without
+// reaching up into the layer that owns them. A *refusal.Error means bad
+// data on the app's side (an unknown ref in metadata): no retry fixes it
+// and no money moves.
+type Payments interface {
+	// RecordPayment records a referred customer's payment for the app;
+	// the same transaction again credits nothing.
+	RecordPayment(ctx context.Context, appID string, p conversion.Payment) (conversion.State, error)
+	// RefundPayment reverses amountCents of a recorded conversion; key
+	// names the refund, so that a repeat is answered, not applied.
+	RefundPayment(ctx context.Context, conv db.Conversion, amountCents int64, key string) (conversion.Refunded, error)
 }
 
 // Event outcomes, stored on the event row.
@@ -43,7 +48,7 @@ const (
 // ended. A retryable error means "not yet" (a refund before its payment);
 // the workflow retries it, then parks it.
 func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (string, error) {
-	q := a.svc.q
+	q := a.Q
 	row, err := q.GetStripeEvent(ctx, eventID)
 	if err != nil {
 		return "", fmt.Errorf("load stripe event %s: %w", eventID, err)
@@ -93,7 +98,7 @@ func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (st
 
 // ParkStripeEvent sets an event aside, with the reason, for an operator.
 func (a *Activities) ParkStripeEvent(ctx context.Context, eventID, reason string) error {
-	row, err := a.svc.q.GetStripeEvent(ctx, eventID)
+	row, err := a.Q.GetStripeEvent(ctx, eventID)
 	if err != nil {
 		return err
 	}
@@ -102,7 +107,7 @@ func (a *Activities) ParkStripeEvent(ctx context.Context, eventID, reason string
 }
 
 func (a *Activities) finish(ctx context.Context, row db.StripeEvent, appID *string, status, note string) (string, error) {
-	if err := a.svc.q.FinishStripeEvent(ctx, db.FinishStripeEventParams{ID: row.ID, Status: status, Note: note, AppID: appID}); err != nil {
+	if err := a.Q.FinishStripeEvent(ctx, db.FinishStripeEventParams{ID: row.ID, Status: status, Note: note, AppID: appID}); err != nil {
 		return "", err
 	}
 	return status + ": " + note, nil
@@ -119,7 +124,7 @@ type event struct {
 
 func (e *event) decode(v any) error {
 	if err := json.Unmarshal(e.raw, v); err != nil {
-		return temporal.NewNonRetryableApplicationError("unreadable event object: "+err.Error(), workflows.ErrTypeBadStripeEvent, err)
+		return temporal.NewNonRetryableApplicationError("unreadable event object: "+err.Error(), ErrTypeBadStripeEvent, err)
 	}
 	return nil
 }
@@ -146,7 +151,7 @@ func (e *event) remember(customerID, ref string) error {
 	if ref != "" {
 		p = &ref
 	}
-	return e.a.svc.q.RememberStripeCustomer(e.ctx, db.RememberStripeCustomerParams{
+	return e.a.Q.RememberStripeCustomer(e.ctx, db.RememberStripeCustomerParams{
 		Account: e.account, CustomerID: customerID, RefCode: p,
 	})
 }
@@ -163,7 +168,7 @@ func (e *event) refFor(ctx context.Context, customerID string, carried ...string
 	if customerID == "" {
 		return "", nil
 	}
-	known, err := e.a.svc.q.GetStripeCustomer(ctx, db.GetStripeCustomerParams{Account: e.account, CustomerID: customerID})
+	known, err := e.a.Q.GetStripeCustomer(ctx, db.GetStripeCustomerParams{Account: e.account, CustomerID: customerID})
 	if err == nil {
 		if known.RefCode == nil {
 			return "", nil
@@ -173,15 +178,12 @@ func (e *event) refFor(ctx context.Context, customerID string, carried ...string
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return "", err
 	}
-	c, err := e.a.svc.stripe.Customers.Get(customerID, &stripe.CustomerParams{
-		Params: stripe.Params{Context: ctx, StripeAccount: stripe.String(e.account)},
-	})
-	var se *stripe.Error
-	if errors.As(err, &se) && se.HTTPStatusCode == 404 {
-		return "", nil
-	}
+	c, err := e.a.Stripe.Customer(ctx, e.account, customerID)
 	if err != nil {
-		return "", fmt.Errorf("fetch customer %s from %s: %w", customerID, e.account, err)
+		return "", err
+	}
+	if c == nil { // deleted, or never on this account
+		return "", nil
 	}
 	ref := c.Metadata[RefMetadataKey]
 	return ref, e.remember(customerID, ref)
@@ -266,10 +268,10 @@ func (e *event) convert(ctx context.Context, ref, user, txn, currency string, am
 	if ref == "" {
 		return statusIgnored, what + ": the customer has no " + RefMetadataKey, nil
 	}
-	c, _, err := e.a.tracking.RecordFor(ctx, e.app.ID, tracking.ConversionInput{
+	c, err := e.a.Payments.RecordPayment(ctx, e.app.ID, conversion.Payment{
 		Ref: ref, UserID: user, AmountCents: amount, TransactionID: txn, Currency: currency,
 	})
-	var te *tracking.Error
+	var te *refusal.Error
 	if errors.As(err, &te) {
 		// Bad data on the app's side (an unknown ref in metadata): no retry
 		// will fix it, and no money moves.
@@ -278,146 +280,5 @@ func (e *event) convert(ctx context.Context, ref, user, txn, currency string, am
 	if err != nil {
 		return "", "", err
 	}
-	return statusProcessed, fmt.Sprintf("%s: conversion %s of %d cents, commission %d", what, c.ConversionID, amount, c.Commission.CommissionCents), nil
-}
-
-// conversionFor finds the conversion a charge paid for: by invoice, else
-// payment intent, else the charge itself.
-func (e *event) conversionFor(ctx context.Context, txns ...string) (db.Conversion, bool, error) {
-	for _, t := range txns {
-		if t == "" {
-			continue
-		}
-		key := "txn:" + t
-		c, err := e.a.svc.q.GetConversionByDedupeKey(ctx, db.GetConversionByDedupeKeyParams{AppID: e.app.ID, DedupeKey: &key})
-		if err == nil {
-			return c, true, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return c, false, err
-		}
-	}
-	return db.Conversion{}, false, nil
-}
-
-func (e *event) chargeRefunded() (string, string, error) {
-	ctx := e.ctx
-	var ch stripe.Charge
-	if err := e.decode(&ch); err != nil {
-		return "", "", err
-	}
-	conv, found, err := e.conversionFor(ctx, idOf(ch.Invoice), idOf(ch.PaymentIntent), ch.ID)
-	if err != nil {
-		return "", "", err
-	}
-	if !found {
-		return e.notYet(ctx, ch.Customer, "refund of charge "+ch.ID)
-	}
-	// Stripe says how much of the charge is refunded so far; the conversion
-	// is the charge before tax, so it is refunded in the same proportion.
-	// Computed on the cumulative amount, a redelivered or out-of-order
-	// refund event moves nothing twice.
-	target := proportion(ch.AmountRefunded, conv.AmountCents, ch.Amount)
-	key := fmt.Sprintf("stripe:%s:%d", ch.ID, ch.AmountRefunded)
-	return e.refundTo(ctx, conv, target, key, "refund of charge "+ch.ID)
-}
-
-func (e *event) disputeCreated() (string, string, error) {
-	ctx := e.ctx
-	var d stripe.Dispute
-	if err := e.decode(&d); err != nil {
-		return "", "", err
-	}
-	ch := d.Charge
-	if ch != nil && ch.ID != "" && ch.Amount == 0 {
-		// The event names the charge only: fetch it for its invoice and amount.
-		full, err := e.a.svc.stripe.Charges.Get(ch.ID, &stripe.ChargeParams{
-			Params: stripe.Params{Context: ctx, StripeAccount: stripe.String(e.account)},
-		})
-		if err != nil {
-			return "", "", fmt.Errorf("fetch charge %s: %w", ch.ID, err)
-		}
-		ch = full
-	}
-	if ch == nil {
-		ch = &stripe.Charge{}
-	}
-	conv, found, err := e.conversionFor(ctx, idOf(ch.Invoice), idOf(d.PaymentIntent), idOf(ch.PaymentIntent), ch.ID)
-	if err != nil {
-		return "", "", err
-	}
-	if !found {
-		return e.notYet(ctx, ch.Customer, "dispute "+d.ID)
-	}
-	// A dispute is a refund of the disputed amount, on top of any refund.
-	disputed := d.Amount
-	if ch.Amount > 0 {
-		disputed = proportion(d.Amount, conv.AmountCents, ch.Amount)
-	}
-	return e.refundTo(ctx, conv, conv.RefundedCents+disputed, "stripe:"+d.ID, "dispute "+d.ID)
-}
-
-// refundTo refunds the conversion up to target cents in all (never more than
-// it was), under a key that names this Stripe refund.
-func (e *event) refundTo(ctx context.Context, conv db.Conversion, target int64, key, what string) (string, string, error) {
-	target = min(target, conv.AmountCents)
-	delta := target - conv.RefundedCents
-	if delta <= 0 {
-		return statusProcessed, fmt.Sprintf("%s: conversion %s already has %d cents refunded", what, conv.ID, conv.RefundedCents), nil
-	}
-	r, err := e.a.tracking.RefundConversion(ctx, conv, delta, key)
-	var te *tracking.Error
-	if errors.As(err, &te) {
-		return statusIgnored, what + ": " + te.Message, nil
-	}
-	if err != nil {
-		return "", "", err
-	}
-	return statusProcessed, fmt.Sprintf("%s: refund %s reversed %d cents of commission", what, r.RefundID, r.Reversed.CommissionCents), nil
-}
-
-// notYet decides about a refund whose conversion is not recorded: nothing
-// to do for a customer who was never referred; otherwise its payment has
-// not been processed yet, so retry (and, in the end, park).
-func (e *event) notYet(ctx context.Context, c *stripe.Customer, what string) (string, string, error) {
-	var id string
-	var carried string
-	if c != nil {
-		id, carried = c.ID, c.Metadata[RefMetadataKey]
-	}
-	ref, err := e.refFor(ctx, id, carried)
-	if err != nil {
-		return "", "", err
-	}
-	if ref == "" {
-		return statusIgnored, what + ": the customer has no " + RefMetadataKey, nil
-	}
-	return "", "", temporal.NewApplicationError(what+": no conversion recorded for it yet (the payment event may not have arrived)", "ConversionNotYet")
-}
-
-func idOf[T interface {
-	*stripe.Invoice | *stripe.PaymentIntent
-}](v T) string {
-	switch x := any(v).(type) {
-	case *stripe.Invoice:
-		if x != nil {
-			return x.ID
-		}
-	case *stripe.PaymentIntent:
-		if x != nil {
-			return x.ID
-		}
-	}
-	return ""
-}
-
-// proportion is round(part × whole / of), half up, exact for any int64.
-func proportion(part, whole, of int64) int64 {
-	if of <= 0 {
-		return part
-	}
-	n := new(big.Int).Mul(big.NewInt(part), big.NewInt(whole))
-	n.Mul(n, big.NewInt(2)).Add(n, big.NewInt(of))
-	n.Quo(n, new(big.Int).Mul(big.NewInt(of), big.NewInt(2)))
-	return n.Int64()
+	return statusProcessed, fmt.Sprintf("%s: conversion %s of %d cents, commission %d", what, c.ID, amount, c.Commission.CommissionCents), nil
 }

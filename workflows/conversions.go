@@ -1,5 +1,6 @@
-// Package workflows holds the per-conversion workflow and the client calls
-// that start it and talk to it.
+// Package workflows holds the workflows (the per-conversion workflow in
+// conversions.go, the per-event Stripe workflow in stripe.go) and the
+// client that starts them and talks to them (client.go).
 package workflows
 
 import (
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 )
 
 // Names of the workflow, its updates and query. Changing any of them breaks
@@ -45,7 +47,7 @@ type RecordRequest struct {
 
 // RecordReply answers the record update.
 type RecordReply struct {
-	Conversion activities.Conversion
+	Conversion conversion.State
 	// Created is true only for the request that started this conversion:
 	// every other caller, a retry included, is answering a repeat.
 	Created bool
@@ -62,13 +64,13 @@ type RefundRequest struct {
 // conversion could not be recorded.
 const ErrTypeNotRecorded = "ConversionNotRecorded"
 
-// conversion is one ConversionWorkflow's state.
-type conversion struct {
-	in       activities.ConversionInput
-	rec      *activities.Conversion // nil until recorded
-	inserted bool                   // this run inserted it
-	failed   error                  // recording failed for good
-	mu       workflow.Mutex         // serialises refunds and the release
+// conversionRun is one ConversionWorkflow's state.
+type conversionRun struct {
+	in       conversion.Input
+	rec      *conversion.State // nil until recorded
+	inserted bool              // this run inserted it
+	failed   error             // recording failed for good
+	mu       workflow.Mutex    // serialises refunds and the release
 }
 
 // ConversionWorkflow records one conversion's commission, holds it pending
@@ -76,18 +78,18 @@ type conversion struct {
 // the creator's available balance. A full refund during the hold ends it
 // early. Started for a conversion that is already released (a refund after
 // the first run ended), it takes the refund as a clawback and ends.
-func ConversionWorkflow(ctx workflow.Context, in activities.ConversionInput) (activities.Conversion, error) {
-	wf := &conversion{in: in, mu: workflow.NewMutex(ctx)}
+func ConversionWorkflow(ctx workflow.Context, in conversion.Input) (conversion.State, error) {
+	wf := &conversionRun{in: in, mu: workflow.NewMutex(ctx)}
 	if err := wf.setHandlers(ctx); err != nil {
-		return activities.Conversion{}, err
+		return conversion.State{}, err
 	}
 	return wf.run(ctx)
 }
 
-func (wf *conversion) setHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (activities.Conversion, error) {
+func (wf *conversionRun) setHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (conversion.State, error) {
 		if wf.rec == nil {
-			return activities.Conversion{}, errors.New("not recorded yet")
+			return conversion.State{}, errors.New("not recorded yet")
 		}
 		return *wf.rec, nil
 	}); err != nil {
@@ -101,30 +103,30 @@ func (wf *conversion) setHandlers(ctx workflow.Context) error {
 	})
 }
 
-func (wf *conversion) run(ctx workflow.Context) (activities.Conversion, error) {
+func (wf *conversionRun) run(ctx workflow.Context) (conversion.State, error) {
 	logger := workflow.GetLogger(ctx)
-	var res activities.RecordResult
+	var res conversion.Recorded
 	if err := workflow.ExecuteLocalActivity(localOptions(ctx), acts.RecordConversion, wf.in).Get(ctx, &res); err != nil {
 		wf.failed = err
 		// Let update handlers waiting on the record answer with the error.
 		_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-		return activities.Conversion{}, err
+		return conversion.State{}, err
 	}
 	wf.rec, wf.inserted = &res.Conversion, res.Inserted
 	if !wf.describedAtStart() {
 		if err := wf.upsertStatus(ctx); err != nil {
-			return activities.Conversion{}, err
+			return conversion.State{}, err
 		}
 	}
 	logger.Info("conversion recorded", "conversion_id", wf.rec.ID, "app_id", wf.rec.AppID,
 		"status", wf.rec.Status, "inserted", res.Inserted, "available_at", wf.rec.AvailableAt)
 
-	if wf.rec.Status == activities.StatusPending {
+	if wf.rec.Status == conversion.StatusPending {
 		// The durable hold: a timer that survives worker and server restarts,
 		// raced against a full refund that ends the hold early.
 		if hold := wf.rec.AvailableAt.Sub(workflow.Now(ctx)); hold > 0 {
 			if _, err := workflow.AwaitWithTimeout(ctx, hold, func() bool {
-				return wf.rec.Status != activities.StatusPending
+				return wf.rec.Status != conversion.StatusPending
 			}); err != nil {
 				return *wf.rec, err
 			}
@@ -141,15 +143,15 @@ func (wf *conversion) run(ctx workflow.Context) (activities.Conversion, error) {
 	return *wf.rec, nil
 }
 
-func (wf *conversion) release(ctx workflow.Context) error {
+func (wf *conversionRun) release(ctx workflow.Context) error {
 	if err := wf.mu.Lock(ctx); err != nil {
 		return err
 	}
 	defer wf.mu.Unlock()
-	if wf.rec.Status != activities.StatusPending {
+	if wf.rec.Status != conversion.StatusPending {
 		return nil // fully refunded during the hold: nothing to release
 	}
-	var c activities.Conversion
+	var c conversion.State
 	var release workflow.Future
 	if wf.in.ReleaseLocally {
 		release = workflow.ExecuteLocalActivity(localOptions(ctx), acts.ReleaseConversion, wf.rec.ID)
@@ -164,7 +166,7 @@ func (wf *conversion) release(ctx workflow.Context) error {
 }
 
 // record answers the caller that started or joined this conversion.
-func (wf *conversion) record(ctx workflow.Context, req RecordRequest) (RecordReply, error) {
+func (wf *conversionRun) record(ctx workflow.Context, req RecordRequest) (RecordReply, error) {
 	if err := workflow.Await(ctx, func() bool { return wf.rec != nil || wf.failed != nil }); err != nil {
 		return RecordReply{}, err
 	}
@@ -177,35 +179,35 @@ func (wf *conversion) record(ctx workflow.Context, req RecordRequest) (RecordRep
 
 // validateRefund refuses, before it enters history, a refund that cannot be
 // right: not positive, or more than is left to refund.
-func (wf *conversion) validateRefund(ctx workflow.Context, req RefundRequest) error {
+func (wf *conversionRun) validateRefund(ctx workflow.Context, req RefundRequest) error {
 	if req.AmountCents <= 0 {
-		return temporal.NewApplicationError("refund amount must be positive", activities.ErrTypeOverRefund)
+		return temporal.NewApplicationError("refund amount must be positive", conversion.ErrTypeOverRefund)
 	}
 	if wf.rec != nil && req.AmountCents > wf.rec.Remaining() {
 		return temporal.NewApplicationError(
 			fmt.Sprintf("refund of %d cents exceeds the %d cents left to refund on conversion %s",
-				req.AmountCents, wf.rec.Remaining(), wf.rec.ID), activities.ErrTypeOverRefund)
+				req.AmountCents, wf.rec.Remaining(), wf.rec.ID), conversion.ErrTypeOverRefund)
 	}
 	return nil
 }
 
-func (wf *conversion) refund(ctx workflow.Context, req RefundRequest) (activities.RefundResult, error) {
+func (wf *conversionRun) refund(ctx workflow.Context, req RefundRequest) (conversion.Refunded, error) {
 	if err := workflow.Await(ctx, func() bool { return wf.rec != nil || wf.failed != nil }); err != nil {
-		return activities.RefundResult{}, err
+		return conversion.Refunded{}, err
 	}
 	if wf.rec == nil {
-		return activities.RefundResult{}, temporal.NewApplicationErrorWithCause("conversion not recorded", ErrTypeNotRecorded, wf.failed)
+		return conversion.Refunded{}, temporal.NewApplicationErrorWithCause("conversion not recorded", ErrTypeNotRecorded, wf.failed)
 	}
 	if err := wf.mu.Lock(ctx); err != nil {
-		return activities.RefundResult{}, err
+		return conversion.Refunded{}, err
 	}
 	defer wf.mu.Unlock()
 	// The activity checks the amount again under a row lock; the database,
 	// not this workflow's memory, is what makes an over-refund impossible.
-	var res activities.RefundResult
-	in := activities.RefundInput{RefundID: req.RefundID, ConversionID: wf.rec.ID, AmountCents: req.AmountCents, DedupeKey: req.DedupeKey}
+	var res conversion.Refunded
+	in := conversion.RefundInput{RefundID: req.RefundID, ConversionID: wf.rec.ID, AmountCents: req.AmountCents, DedupeKey: req.DedupeKey}
 	if err := workflow.ExecuteLocalActivity(localOptions(ctx), acts.RefundConversion, in).Get(ctx, &res); err != nil {
-		return activities.RefundResult{}, err
+		return conversion.Refunded{}, err
 	}
 	wf.rec = &res.Conversion
 	if err := wf.upsertStatus(ctx); err != nil {
@@ -218,12 +220,12 @@ func (wf *conversion) refund(ctx workflow.Context, req RefundRequest) (activitie
 // describe the recorded conversion: upserting them again would cost an
 // event and a visibility write for nothing. A run started for a conversion
 // recorded earlier (a clawback run finds it released) upserts.
-func (wf *conversion) describedAtStart() bool {
-	return wf.in.SearchAttributesAtStart && wf.rec.Status == activities.StatusPending &&
+func (wf *conversionRun) describedAtStart() bool {
+	return wf.in.SearchAttributesAtStart && wf.rec.Status == conversion.StatusPending &&
 		wf.rec.AppID == wf.in.AppID && wf.rec.RefCode == wf.in.RefCode
 }
 
-func (wf *conversion) upsertStatus(ctx workflow.Context) error {
+func (wf *conversionRun) upsertStatus(ctx workflow.Context) error {
 	return workflow.UpsertTypedSearchAttributes(ctx,
 		AppIDKey.ValueSet(wf.rec.AppID),
 		RefCodeKey.ValueSet(wf.rec.RefCode),
@@ -242,7 +244,7 @@ func localOptions(ctx workflow.Context) workflow.Context {
 			BackoffCoefficient: 2,
 			MaximumInterval:    30 * time.Second,
 			NonRetryableErrorTypes: []string{
-				activities.ErrTypeInvalidConversion, activities.ErrTypeOverRefund, activities.ErrTypeConversionMissing,
+				conversion.ErrTypeInvalidConversion, conversion.ErrTypeOverRefund, conversion.ErrTypeConversionMissing,
 			},
 		},
 	})
@@ -262,7 +264,7 @@ func activityOptions(ctx workflow.Context) workflow.Context {
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{activities.ErrTypeConversionMissing},
+			NonRetryableErrorTypes: []string{conversion.ErrTypeConversionMissing},
 		},
 	})
 }

@@ -1,4 +1,6 @@
-package testenv
+// Package workertest gives tests the stack under the API: a database of
+// their own, the Temporal dev server and a worker polling it, all real.
+package workertest
 
 import (
 	"context"
@@ -11,42 +13,59 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
+	"github.com/agentlinks/agentlinks/internal/testenv"
 	"github.com/agentlinks/agentlinks/worker"
+	"github.com/agentlinks/agentlinks/workflows"
 )
 
 // Stack is what an HTTP test needs under the API: its own database, a
 // Temporal dev server with the search attributes, and a worker polling.
 type Stack struct {
-	DB        *Database
+	DB        *testenv.Database
 	Temporal  client.Client
 	TaskQueue string
 	// Recorded is told of every conversion the stack's worker records; a
-	// tracking service on Temporal sets it to answer from the worker.
-	Recorded *activities.RecordWaiters
+	// workflow client on Temporal sets it to answer from the worker.
+	Recorded *conversion.Waiters
 	server   *temporaldev.Server
 	worker   sdkworker.Worker
 }
 
-// NewStack starts a Stack and its worker, with more activity structs
-// registered beside the conversion activities; Close stops it.
-func NewStack(ctx context.Context, more ...any) (*Stack, error) {
+// NewStack starts a Stack and its worker; Close stops it.
+func NewStack(ctx context.Context) (*Stack, error) {
 	s, err := NewStackWithoutWorker(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.StartWorker(more...); err != nil {
+	if err := s.StartWorker(nil); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// StartWorker starts the stack's worker.
-func (s *Stack) StartWorker(more ...any) error {
+// Activities returns activities over the stack's database that tell
+// Recorded what they record; set what else they need before StartWorker.
+func (s *Stack) Activities() *activities.Activities {
 	acts := activities.New(s.DB.Pool)
-	acts.Waiters = s.Recorded
-	s.worker = worker.New(s.Temporal, s.TaskQueue, acts, sdkworker.Options{}, more...)
+	acts.Recorded = s.Recorded
+	return acts
+}
+
+// Workflows is a workflow client on the stack's server and task queue,
+// answered from the stack's worker (eager start).
+func (s *Stack) Workflows() workflows.Client {
+	return workflows.Client{Temporal: s.Temporal, TaskQueue: s.TaskQueue, Recorded: s.Recorded}
+}
+
+// StartWorker starts the stack's worker with acts (nil: Activities()).
+func (s *Stack) StartWorker(acts *activities.Activities) error {
+	if acts == nil {
+		acts = s.Activities()
+	}
+	s.worker = worker.New(s.Temporal, s.TaskQueue, acts, sdkworker.Options{})
 	if err := s.worker.Start(); err != nil {
 		s.worker = nil
 		return err
@@ -57,17 +76,17 @@ func (s *Stack) StartWorker(more ...any) error {
 // NewStackWithoutWorker starts the database and Temporal; the caller
 // starts the worker once what its activities need exists.
 func NewStackWithoutWorker(ctx context.Context) (_ *Stack, err error) {
-	s := &Stack{TaskQueue: "test", Recorded: activities.NewRecordWaiters()}
+	s := &Stack{TaskQueue: "test", Recorded: conversion.NewWaiters()}
 	defer func() {
 		if err != nil {
 			s.Close()
 		}
 	}()
-	if s.DB, err = NewDatabase(ctx); err != nil {
+	if s.DB, err = testenv.NewDatabase(ctx); err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	var addr string
-	if s.server, addr, err = StartTemporal(ctx); err != nil {
+	if s.server, addr, err = testenv.StartTemporal(ctx); err != nil {
 		return nil, err
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,4 +1,4 @@
-package tracking
+package service
 
 import (
 	"context"

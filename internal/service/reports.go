@@ -1,13 +1,77 @@
-package tracking
+package service
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/refusal"
 )
+
+// Balance is a creator's money in one program, derived from the ledger.
+type Balance struct {
+	PendingCents   int64 `json:"pending_cents"`
+	AvailableCents int64 `json:"available_cents"`
+	PaidCents      int64 `json:"paid_cents"`
+}
+
+// Balance answers the balance of the ref's creator in the app's program.
+func (s *Service) Balance(ctx context.Context, appID, ref string) (Balance, error) {
+	row, err := s.appRef(ctx, appID, ref)
+	if err != nil {
+		return Balance{}, err
+	}
+	// The rollup the ledger keeps in step (one row, whatever the creator's
+	// history); no row yet means nothing was ever credited.
+	b, err := s.Q.GetCreatorBalance(ctx, db.GetCreatorBalanceParams{AppID: row.App.ID, CreatorID: row.RefCode.CreatorID})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Balance{}, err
+	}
+	return Balance{PendingCents: b.PendingCents, AvailableCents: b.AvailableCents, PaidCents: b.PaidCents}, nil
+}
+
+// Stats counts what a ref link brought.
+type Stats struct {
+	Clicks       int64 `json:"clicks"`
+	UniqueClicks int64 `json:"unique_clicks"`
+	Signups      int64 `json:"signups"`
+	Conversions  int64 `json:"conversions"`
+}
+
+// Stats answers the counters of one ref of the app.
+func (s *Service) Stats(ctx context.Context, appID, ref string) (Stats, error) {
+	row, err := s.appRef(ctx, appID, ref)
+	if err != nil {
+		return Stats{}, err
+	}
+	code := row.RefCode.Code
+	clicks, err := s.Q.ClickTotals(ctx, code)
+	if err != nil {
+		return Stats{}, err
+	}
+	// Per-day rollups: a read of one row per active day, whatever the volume.
+	totals, err := s.Q.RefTotals(ctx, code)
+	if err != nil {
+		return Stats{}, err
+	}
+	return Stats{Clicks: clicks.Clicks, UniqueClicks: clicks.UniqueClicks, Signups: totals.Signups, Conversions: totals.Conversions}, nil
+}
+
+// appRef finds a ref of the app; another app's ref is unknown.
+func (s *Service) appRef(ctx context.Context, appID, ref string) (db.GetRefCodeRow, error) {
+	row, err := s.lookupRef(ctx, ref, "")
+	if err != nil {
+		return row, err
+	}
+	if row.App.ID != appID {
+		return row, refusal.NotFound("unknown_ref", "this app has no ref code %q", ref)
+	}
+	return row, nil
+}
 
 // MaxStatsDays is the longest period ProgramStats answers at once.
 const MaxStatsDays = 366
@@ -60,16 +124,16 @@ type ProgramStats struct {
 	Days     []DayStats `json:"days"`
 }
 
-// ProgramStats answers the stats of the key's program over the last days
+// ProgramStats answers the stats of the app's program over the last days
 // days, from the per-day rollups (a read of at most days rows per table,
 // whatever the program's size).
-func (s *Service) ProgramStats(ctx context.Context, bearer string, days int, now time.Time) (ProgramStats, error) {
-	app, err := s.AppForKey(ctx, bearer)
+func (s *Service) ProgramStats(ctx context.Context, appID string, days int, now time.Time) (ProgramStats, error) {
+	if days < 1 || days > MaxStatsDays {
+		return ProgramStats{}, refusal.Invalid("invalid_days", "days must be a whole number from 1 to %d", MaxStatsDays)
+	}
+	app, err := s.cachedApp(ctx, appID)
 	if err != nil {
 		return ProgramStats{}, err
-	}
-	if days < 1 || days > MaxStatsDays {
-		return ProgramStats{}, invalid("invalid_days", "days must be a whole number from 1 to %d", MaxStatsDays)
 	}
 	to := now.UTC().Truncate(24 * time.Hour)
 	from := to.AddDate(0, 0, -(days - 1))

@@ -21,6 +21,7 @@ import (
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -35,7 +36,7 @@ type fixture struct {
 	t    *testing.T
 	acts *activities.Activities
 	q    *db.Queries
-	in   activities.ConversionInput
+	in   conversion.Input
 }
 
 func newFixture(t *testing.T, amount int64) *fixture {
@@ -50,7 +51,7 @@ func newFixture(t *testing.T, amount int64) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, acts: activities.New(d.Pool), q: db.New(d.Pool), in: activities.ConversionInput{
+	return &fixture{t: t, acts: activities.New(d.Pool), q: db.New(d.Pool), in: conversion.Input{
 		ConversionID:  "cv_test1",
 		AppID:         app.App.ID,
 		RefCode:       en.RefCode,
@@ -146,11 +147,11 @@ func TestHoldThenRelease(t *testing.T) {
 	if end, due := env.Now(), f.in.CreatedAt.Add(14*day); end.Before(due) || end.After(due.Add(time.Minute)) {
 		t.Errorf("workflow ended at %s, want at the end of the 14-day hold %s", end, due)
 	}
-	var final activities.Conversion
+	var final conversion.State
 	if err := env.GetWorkflowResult(&final); err != nil {
 		t.Fatal(err)
 	}
-	if final.Status != activities.StatusAvailable {
+	if final.Status != conversion.StatusAvailable {
 		t.Errorf("final status %q, want available", final.Status)
 	}
 	want := commission.Breakdown{AmountCents: 10000, CommissionCents: 3000, PlatformFeeCents: 150, NetCommissionCents: 2850}
@@ -161,7 +162,7 @@ func TestHoldThenRelease(t *testing.T) {
 		t.Fatalf("record update: %+v", rec)
 	}
 	reply := decode[workflows.RecordReply](t, rec.result)
-	if !reply.Created || reply.Conversion.Commission != want || reply.Conversion.Status != activities.StatusPending {
+	if !reply.Created || reply.Conversion.Commission != want || reply.Conversion.Status != conversion.StatusPending {
 		t.Errorf("record reply %+v, want created, pending, %+v", reply, want)
 	}
 	if b := f.balances(); b.PendingCents != 0 || b.AvailableCents != 2850 {
@@ -184,14 +185,14 @@ func TestPartialRefundMidHold(t *testing.T) {
 	if ref == nil || !ref.completed || ref.err != nil {
 		t.Fatalf("refund update: %+v", ref)
 	}
-	res := decode[activities.RefundResult](t, ref.result)
+	res := decode[conversion.Refunded](t, ref.result)
 	want := commission.Breakdown{AmountCents: 5000, CommissionCents: 1500, PlatformFeeCents: 75, NetCommissionCents: 1425}
 	if res.Reversed != want || res.Clawback {
 		t.Errorf("reversed %+v clawback %v, want %+v from pending", res.Reversed, res.Clawback, want)
 	}
-	var final activities.Conversion
+	var final conversion.State
 	_ = env.GetWorkflowResult(&final)
-	if final.Status != activities.StatusAvailable || final.Refunded != want {
+	if final.Status != conversion.StatusAvailable || final.Refunded != want {
 		t.Errorf("final %+v, want available with %+v refunded", final, want)
 	}
 	if b := f.balances(); b.PendingCents != 0 || b.AvailableCents != 1425 {
@@ -217,9 +218,9 @@ func TestFullRefundEndsHoldEarly(t *testing.T) {
 	if got := env.Now().Sub(start); got >= 4*day {
 		t.Errorf("workflow ran %s; a full refund on day 3 should end it then", got)
 	}
-	var final activities.Conversion
+	var final conversion.State
 	_ = env.GetWorkflowResult(&final)
-	if final.Status != activities.StatusRefunded || final.Refunded != final.Commission {
+	if final.Status != conversion.StatusRefunded || final.Refunded != final.Commission {
 		t.Errorf("final %+v, want refunded with everything reversed", final)
 	}
 	if b := f.balances(); b != (db.CreatorBalancesRow{}) {
@@ -246,7 +247,7 @@ func TestOverRefundRejectedBeforeHistory(t *testing.T) {
 		t.Fatalf("first refund failed: %+v", first)
 	}
 	var appErr *temporal.ApplicationError
-	if over.rejected == nil || !errors.As(over.rejected, &appErr) || appErr.Type() != activities.ErrTypeOverRefund {
+	if over.rejected == nil || !errors.As(over.rejected, &appErr) || appErr.Type() != conversion.ErrTypeOverRefund {
 		t.Fatalf("over-refund outcome %+v, want rejected by the validator as OverRefund", over)
 	}
 	if !strings.Contains(over.rejected.Error(), "4000 cents left") {
@@ -280,7 +281,7 @@ func TestRefundAfterReleaseIsClawback(t *testing.T) {
 	if ref == nil || ref.err != nil || ref.rejected != nil {
 		t.Fatalf("late refund: %+v", ref)
 	}
-	res := decode[activities.RefundResult](t, ref.result)
+	res := decode[conversion.Refunded](t, ref.result)
 	if !res.Clawback || res.Reversed.NetCommissionCents != 2850 {
 		t.Errorf("late refund %+v, want a clawback of 2850", res)
 	}
@@ -307,7 +308,7 @@ func TestClawbackCanGoNegative(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.acts.RefundConversion(ctx, activities.RefundInput{RefundID: "rf_x", ConversionID: f.in.ConversionID, AmountCents: 10000}); err != nil {
+	if _, err := f.acts.RefundConversion(ctx, conversion.RefundInput{RefundID: "rf_x", ConversionID: f.in.ConversionID, AmountCents: 10000}); err != nil {
 		t.Fatal(err)
 	}
 	if b := f.balances(); b.AvailableCents != -2850 || b.PaidCents != 2850 {
@@ -348,7 +349,7 @@ func TestRefundActivityIsIdempotent(t *testing.T) {
 	if _, err := f.acts.RecordConversion(ctx, f.in); err != nil {
 		t.Fatal(err)
 	}
-	in := activities.RefundInput{RefundID: "rf_same", ConversionID: f.in.ConversionID, AmountCents: 4000}
+	in := conversion.RefundInput{RefundID: "rf_same", ConversionID: f.in.ConversionID, AmountCents: 4000}
 	a, err := f.acts.RefundConversion(ctx, in)
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +383,7 @@ func TestSearchAttributesSetAtStartAreNotUpsertedAgain(t *testing.T) {
 		if err := env.GetWorkflowError(); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{activities.StatusPending, activities.StatusAvailable}
+		want := []string{conversion.StatusPending, conversion.StatusAvailable}
 		if atStart {
 			want = want[1:]
 		}

@@ -1,36 +1,36 @@
-package activities
+package conversion
 
 import "sync"
 
-// RecordWaiters lets a caller in this process wait for RecordConversion to
+// Waiters lets a caller in this process wait for RecordConversion to
 // commit a conversion: the API starts a conversion's workflow with an eager
 // start, which hands the workflow's first task to this process's worker,
 // and answers when the workflow's record activity tells it here. It saves
 // the record update's round trip. A conversion recorded by a worker in
 // another process is not told here; the caller stops waiting after a while
 // and asks the workflow (the record update) instead.
-type RecordWaiters struct {
+type Waiters struct {
 	mu      sync.Mutex
-	waiting map[string][]chan Recorded
+	waiting map[string][]chan Notice
 }
 
-// Recorded is what RecordConversion committed (or found already recorded)
+// Notice is what RecordConversion committed (or found already recorded)
 // for one conversion.
-type Recorded struct {
+type Notice struct {
 	// RequestID is the request the recording workflow was started for.
 	RequestID string
-	Result    RecordResult
+	Result    Recorded
 }
 
-// NewRecordWaiters returns an empty set of waiters.
-func NewRecordWaiters() *RecordWaiters {
-	return &RecordWaiters{waiting: map[string][]chan Recorded{}}
+// NewWaiters returns an empty set of waiters.
+func NewWaiters() *Waiters {
+	return &Waiters{waiting: map[string][]chan Notice{}}
 }
 
 // Wait registers a waiter for the conversion; call it before starting the
 // workflow, and stop when done.
-func (w *RecordWaiters) Wait(conversionID string) (recorded <-chan Recorded, stop func()) {
-	ch := make(chan Recorded, 1)
+func (w *Waiters) Wait(conversionID string) (recorded <-chan Notice, stop func()) {
+	ch := make(chan Notice, 1)
 	w.mu.Lock()
 	w.waiting[conversionID] = append(w.waiting[conversionID], ch)
 	w.mu.Unlock()
@@ -52,8 +52,8 @@ func (w *RecordWaiters) Wait(conversionID string) (recorded <-chan Recorded, sto
 	}
 }
 
-// tell hands the recorded conversion to everyone waiting for it.
-func (w *RecordWaiters) tell(in ConversionInput, res RecordResult) {
+// Tell hands the recorded conversion to everyone waiting for it.
+func (w *Waiters) Tell(in Input, res Recorded) {
 	if w == nil {
 		return
 	}
@@ -62,6 +62,6 @@ func (w *RecordWaiters) tell(in ConversionInput, res RecordResult) {
 	delete(w.waiting, in.ConversionID)
 	w.mu.Unlock()
 	for _, ch := range chans {
-		ch <- Recorded{RequestID: in.RequestID, Result: res} // buffered, told once
+		ch <- Notice{RequestID: in.RequestID, Result: res} // buffered, told once
 	}
 }

@@ -1,357 +1,15 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"go.temporal.io/sdk/client"
-
-	"github.com/agentlinks/agentlinks/api"
-	"github.com/agentlinks/agentlinks/db"
-	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/stripeconnect"
-	"github.com/agentlinks/agentlinks/internal/testenv"
-	"github.com/agentlinks/agentlinks/internal/tracking"
-	"github.com/agentlinks/agentlinks/workflows"
 )
-
-// The package shares one database, one Temporal dev server and one worker;
-// every test makes its own app, so tests do not see each other's data.
-var (
-	database  *testenv.Database
-	srv       *httptest.Server
-	noStripe  *httptest.Server
-	stripeSvc *stripeconnect.Service
-	// trackingSvc and quietLog build more API servers in tests.
-	trackingSvc *tracking.Service
-	quietLog    = slog.New(slog.NewTextHandler(io.Discard, nil))
-	// temporalClient and taskQueue are the stack's, whose worker tells
-	// trackingSvc what it records (eager start).
-	temporalClient client.Client
-	taskQueue      string
-)
-
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx := context.Background()
-	flag.Parse()
-	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
-		// A fuzzing worker process: it uses the stack its coordinator
-		// started (and passed down in the environment) instead of its own.
-		pool, err := pgxpool.New(ctx, os.Getenv("AGENTLINKS_TEST_DB"))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer pool.Close()
-		database = &testenv.Database{URL: os.Getenv("AGENTLINKS_TEST_DB"), Pool: pool}
-		srv = &httptest.Server{URL: os.Getenv("AGENTLINKS_TEST_API")}
-		return m.Run()
-	}
-	stack, err := testenv.NewStackWithoutWorker(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer stack.Close()
-	database = stack.DB
-	mock, err := testenv.StartStripeMock(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer mock.Stop()
-	oauth := httptest.NewServer(stripeOAuth{})
-	defer oauth.Close()
-
-	svc := tracking.New(database.Pool, workflows.Client{Temporal: stack.Temporal, TaskQueue: stack.TaskQueue}, time.Hour)
-	svc.Recorded = stack.Recorded
-	trackingSvc, temporalClient, taskQueue = svc, stack.Temporal, stack.TaskQueue
-	listenCtx, stopListening := context.WithCancel(ctx)
-	defer stopListening()
-	go svc.ListenForChanges(listenCtx, database.Pool, quietLog)
-	stripeSvc = stripeconnect.New(stripeconnect.Config{
-		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret,
-		APIBase: mock.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,
-	}, database.Pool, stack.Temporal, stack.TaskQueue)
-	if err := stack.StartWorker(stripeconnect.NewActivities(stripeSvc, svc)); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv = httptest.NewServer(api.New(api.Deps{Tracking: svc, Stripe: stripeSvc, Logger: quiet}))
-	defer srv.Close()
-	// The same API with Stripe not configured.
-	noStripe = httptest.NewServer(api.New(api.Deps{Tracking: svc, Logger: quiet}))
-	defer noStripe.Close()
-	os.Setenv("AGENTLINKS_TEST_DB", database.URL)
-	os.Setenv("AGENTLINKS_TEST_API", srv.URL)
-	return m.Run()
-}
-
-// program is one app with one creator.
-type program struct {
-	appID, key, ref, creatorEmail string
-}
-
-func newProgram(t *testing.T, opts ...func(*programs.NewApp)) program {
-	t.Helper()
-	in := programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: programs.DefaultHold}
-	for _, o := range opts {
-		o(&in)
-	}
-	ctx := context.Background()
-	app, err := programs.CreateApp(ctx, database.Pool, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	email := "creator-" + app.App.ID + "@example.com"
-	en, err := programs.Enroll(ctx, database.Pool, app.App.ID, email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return program{appID: app.App.ID, key: app.SecretKey, ref: en.RefCode, creatorEmail: email}
-}
-
-func keyless(a *programs.NewApp) { a.KeylessConversions = true }
-
-// answer is a decoded response.
-type answer struct {
-	status int
-	body   map[string]any
-	raw    string
-}
-
-func (a answer) errCode() string {
-	e, _ := a.body["error"].(map[string]any)
-	code, _ := e["code"].(string)
-	return code
-}
-
-func (a answer) num(path ...string) int64 {
-	var v any = a.body
-	for _, p := range path {
-		m, _ := v.(map[string]any)
-		v = m[p]
-	}
-	f, ok := v.(float64)
-	if !ok {
-		panic(fmt.Sprintf("%v is not a number in %s", path, a.raw))
-	}
-	return int64(f)
-}
-
-func (a answer) str(key string) string {
-	s, _ := a.body[key].(string)
-	return s
-}
-
-func call(t *testing.T, method, path, key string, body any, headers ...string) answer {
-	t.Helper()
-	return callOn(t, srv.URL, method, path, key, body, headers...)
-}
-
-// callOn calls the API served at base.
-func callOn(t *testing.T, base, method, path, key string, body any, headers ...string) answer {
-	t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, base+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	a := answer{status: res.StatusCode, raw: string(raw)}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &a.body); err != nil {
-			t.Fatalf("%s %s answered %d with non-JSON %q", method, path, res.StatusCode, raw)
-		}
-	}
-	return a
-}
-
-func expect(t *testing.T, a answer, status int, code string) {
-	t.Helper()
-	if a.status != status || a.errCode() != code {
-		t.Fatalf("want %d %q, got %d %s", status, code, a.status, a.raw)
-	}
-	if code != "" {
-		e := a.body["error"].(map[string]any)
-		if msg, _ := e["message"].(string); msg == "" {
-			t.Fatalf("error %q has no message", code)
-		}
-	}
-}
-
-func (p program) balance(t *testing.T) (pending, available int64) {
-	t.Helper()
-	a := call(t, "GET", "/api/creators/"+p.ref+"/balance", p.key, nil)
-	expect(t, a, 200, "")
-	return a.num("pending_cents"), a.num("available_cents")
-}
-
-func (p program) stats(t *testing.T) answer {
-	t.Helper()
-	a := call(t, "GET", "/api/creators/"+p.ref+"/stats", p.key, nil)
-	expect(t, a, 200, "")
-	return a
-}
-
-// ledgerCount counts the ledger transfers of an app.
-func ledgerCount(t *testing.T, appID string) int {
-	t.Helper()
-	var n int
-	if err := database.Pool.QueryRow(context.Background(),
-		"SELECT count(*) FROM ledger_transfers WHERE app_id = $1", appID).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func checkLedger(t *testing.T) {
-	t.Helper()
-	bad, err := ledger.Check(context.Background(), db.New(database.Pool))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(bad) > 0 {
-		t.Fatalf("ledger invariants broken:\n%s", strings.Join(bad, "\n"))
-	}
-}
-
-func TestClickCountsEveryClickAndUniqueVisitorsOnce(t *testing.T) {
-	p := newProgram(t)
-	for range 3 {
-		expect(t, call(t, "POST", "/api/track/click", "", map[string]any{"ref": p.ref, "visitor_id": "v1"}), 202, "")
-	}
-	expect(t, call(t, "POST", "/api/track/click", "", map[string]any{"ref": p.ref, "visitor_id": "v2", "app_id": p.appID}), 202, "")
-	// A crawler's hit is kept raw but counted nowhere.
-	expect(t, call(t, "POST", "/api/track/click", "", map[string]any{"ref": p.ref}, "User-Agent", "Googlebot/2.1 (+http://www.google.com/bot.html)"), 202, "")
-	// The ref is case-insensitive, as people retype links.
-	expect(t, call(t, "POST", "/api/track/click", "", map[string]any{"ref": strings.ToUpper(p.ref), "visitor_id": "v1"}), 202, "")
-
-	st := p.stats(t)
-	if st.num("clicks") != 5 || st.num("unique_clicks") != 2 {
-		t.Fatalf("want 5 clicks, 2 unique; got %s", st.raw)
-	}
-	var raw, bots int
-	if err := database.Pool.QueryRow(context.Background(),
-		"SELECT count(*), count(*) FILTER (WHERE is_bot) FROM clicks WHERE ref_code = $1", p.ref).Scan(&raw, &bots); err != nil {
-		t.Fatal(err)
-	}
-	if raw != 6 || bots != 1 {
-		t.Fatalf("want 6 raw clicks of which 1 bot, got %d and %d", raw, bots)
-	}
-}
-
-func TestClickErrors(t *testing.T) {
-	p := newProgram(t)
-	other := newProgram(t)
-	cases := []struct {
-		name   string
-		body   any
-		status int
-		code   string
-	}{
-		{"unknown ref", map[string]any{"ref": "zzzzzz"}, 404, "unknown_ref"},
-		{"missing ref", map[string]any{"url": "https://x"}, 422, "missing_ref"},
-		{"ref of another app", map[string]any{"ref": p.ref, "app_id": other.appID}, 422, "ref_app_mismatch"},
-		{"not JSON", "ref=abc", 400, "invalid_json"},
-		{"empty body", "", 400, "invalid_json"},
-		{"wrong type", `{"ref": 12}`, 400, "invalid_json"},
-		{"array", `[{"ref":"x"}]`, 400, "invalid_json"},
-		{"oversized", `{"ref":"` + p.ref + `","url":"` + strings.Repeat("a", api.MaxBodyBytes) + `"}`, 413, "body_too_large"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			expect(t, call(t, "POST", "/api/track/click", "", c.body), c.status, c.code)
-		})
-	}
-	// A body without Content-Length is cut off at the limit too.
-	req, _ := http.NewRequest("POST", srv.URL+"/api/track/click", io.MultiReader(
-		strings.NewReader(`{"ref":"`+p.ref+`","url":"`), strings.NewReader(strings.Repeat("a", 2*api.MaxBodyBytes)), strings.NewReader(`"}`)))
-	req.ContentLength = -1
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 413 {
-		t.Fatalf("chunked oversized body: want 413, got %d", res.StatusCode)
-	}
-	if st := p.stats(t); st.num("clicks") != 0 {
-		t.Fatalf("refused clicks were counted: %s", st.raw)
-	}
-	expect(t, call(t, "GET", "/api/nothing", "", nil), 404, "not_found")
-}
-
-func TestSignupIsFirstTouch(t *testing.T) {
-	p := newProgram(t)
-	other := newProgram(t)
-	first := call(t, "POST", "/api/track/signup", "", map[string]any{"ref": p.ref, "user_id": "usr_abc123", "email": "user@example.com"})
-	expect(t, first, 201, "")
-	if first.str("referral_id") == "" || first.str("ref") != p.ref || first.body["self_referral"] != false {
-		t.Fatalf("bad referral: %s", first.raw)
-	}
-	again := call(t, "POST", "/api/track/signup", "", map[string]any{"ref": p.ref, "user_id": "usr_abc123"})
-	expect(t, again, 200, "")
-	if again.str("referral_id") != first.str("referral_id") {
-		t.Fatalf("second signup made a new referral: %s vs %s", again.raw, first.raw)
-	}
-	// Another program's ref does not steal the user; it is another app's user.
-	expect(t, call(t, "POST", "/api/track/signup", "", map[string]any{"ref": other.ref, "user_id": "usr_abc123"}), 201, "")
-
-	self := call(t, "POST", "/api/track/signup", "", map[string]any{"ref": p.ref, "user_id": "usr_self", "email": strings.ToUpper(p.creatorEmail)})
-	expect(t, self, 201, "")
-	if self.body["self_referral"] != true {
-		t.Fatalf("creator's own signup not flagged: %s", self.raw)
-	}
-	expect(t, call(t, "POST", "/api/track/signup", "", map[string]any{"ref": p.ref}), 422, "missing_user_id")
-	expect(t, call(t, "POST", "/api/track/signup", "", map[string]any{"ref": p.ref, "user_id": "u", "email": "nope"}), 422, "invalid_email")
-	expect(t, call(t, "POST", "/api/track/signup", "", map[string]any{"ref": "nope99", "user_id": "u"}), 404, "unknown_ref")
-	if st := p.stats(t); st.num("signups") != 2 {
-		t.Fatalf("want 2 signups, got %s", st.raw)
-	}
-}
 
 func TestConversionGuideExample(t *testing.T) {
 	p := newProgram(t)
@@ -426,13 +84,24 @@ func TestConversionRefusesBadAmounts(t *testing.T) {
 		{`1000000000001`, 422, "invalid_amount"},
 		{`99999999999999999999`, 422, "invalid_amount"},
 		{`"abc"`, 400, "invalid_json"},
+		{`"100"`, 400, "invalid_json"}, // a JSON string is not an integer, even when it reads as one
 		{`true`, 400, "invalid_json"},
+		{`{"cents":100}`, 400, "invalid_json"},
+		{`[100]`, 400, "invalid_json"},
 		{`null`, 422, "invalid_amount"},
 	} {
 		t.Run(c.amount, func(t *testing.T) {
 			body := `{"ref":"` + p.ref + `","user_id":"usr_1","amount_cents":` + c.amount + `}`
 			expect(t, call(t, "POST", "/api/track/conversion", p.key, body), c.status, c.code)
 		})
+	}
+	// The refusal names the field and what it must be, for conversions and refunds alike.
+	for _, path := range []string{"/api/track/conversion", "/api/track/refund"} {
+		a := call(t, "POST", path, p.key, `{"ref":"`+p.ref+`","user_id":"usr_1","amount_cents":"100"}`)
+		expect(t, a, 400, "invalid_json")
+		if msg := a.body["error"].(map[string]any)["message"].(string); !strings.Contains(msg, `"amount_cents"`) || !strings.Contains(msg, "whole number of cents") || !strings.Contains(msg, "string") {
+			t.Fatalf("%s: the 400 should name amount_cents and say it must be a whole number of cents, not a string: %q", path, msg)
+		}
 	}
 	expect(t, call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.ref, "user_id": "usr_1"}), 422, "invalid_amount")
 	expect(t, call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.ref, "amount_cents": 5}), 422, "missing_user_id")

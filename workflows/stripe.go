@@ -6,21 +6,17 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/internal/config"
 )
 
 // StripeEventWorkflowName names the workflow that processes one Stripe
 // event; its id is stripe-event-<evt id>.
 const StripeEventWorkflowName = "StripeEventWorkflow"
 
-// Names of the Stripe event activities (registered by the worker from
-// internal/stripeconnect; named here so this package need not import it).
-const (
-	ActivityProcessStripeEvent = "ProcessStripeEvent"
-	ActivityParkStripeEvent    = "ParkStripeEvent"
-)
-
-// ErrTypeBadStripeEvent is an event no retry can make sense of.
-const ErrTypeBadStripeEvent = "BadStripeEvent"
+// StripeEventWorkflowID is the business id of an event's workflow.
+func StripeEventWorkflowID(eventID string) string { return "stripe-event-" + eventID }
 
 // StripeEventInput names the stored event to process.
 type StripeEventInput struct {
@@ -39,7 +35,7 @@ type StripeEventInput struct {
 func StripeEventWorkflow(ctx workflow.Context, in StripeEventInput) (string, error) {
 	park := in.ParkAfter
 	if park <= 0 {
-		park = time.Hour
+		park = config.DefaultStripeParkAfter
 	}
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
@@ -48,11 +44,11 @@ func StripeEventWorkflow(ctx workflow.Context, in StripeEventInput) (string, err
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
-			NonRetryableErrorTypes: []string{ErrTypeBadStripeEvent},
+			NonRetryableErrorTypes: []string{activities.ErrTypeBadStripeEvent},
 		},
 	})
 	var note string
-	err := workflow.ExecuteActivity(actx, ActivityProcessStripeEvent, in.EventID).Get(ctx, &note)
+	err := workflow.ExecuteActivity(actx, acts.ProcessStripeEvent, in.EventID).Get(ctx, &note)
 	if err == nil {
 		return note, nil
 	}
@@ -66,7 +62,7 @@ func StripeEventWorkflow(ctx workflow.Context, in StripeEventInput) (string, err
 	if errors.As(err, &appErr) {
 		reason = appErr.Message()
 	}
-	if err := workflow.ExecuteActivity(pctx, ActivityParkStripeEvent, in.EventID, reason).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(pctx, acts.ParkStripeEvent, in.EventID, reason).Get(ctx, nil); err != nil {
 		return "", err
 	}
 	return "parked: " + reason, nil

@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/ids"
 )
@@ -20,8 +22,8 @@ import (
 // posts it to the API's webhook, the way Stripe would: a local stand-in for
 // `stripe trigger`, to try the Stripe integration without a Stripe account.
 func stripeTestEvent(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("stripe-test-event", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	c := newCommand("stripe-test-event", stdout)
+	fs := c.fs
 	typ := fs.String("type", "invoice.paid", "invoice.paid or charge.refunded")
 	account := fs.String("account", "", "the connected account, acct_… (required)")
 	customer := fs.String("customer", "cus_test", "the customer id")
@@ -31,10 +33,10 @@ func stripeTestEvent(ctx context.Context, cfg config.Config, args []string, stdo
 	tax := fs.Int64("tax", 0, "invoice.paid: the tax included in --amount")
 	refunded := fs.Int64("refunded", 0, "charge.refunded: cents refunded so far on the charge (cumulative)")
 	apiURL := fs.String("api", "http://"+cfg.HTTPAddr, "the AgentLinks API")
-	if err := fs.Parse(args); err != nil {
-		return usageError{"stripe-test-event: " + err.Error()}
+	if err := c.parse(args, "account"); err != nil {
+		return err
 	}
-	if *account == "" || cfg.StripeWebhookSecret == "" {
+	if cfg.Stripe.WebhookSecret == "" {
 		return usageError{"stripe-test-event: --account and STRIPE_WEBHOOK_SECRET (the one the API uses) are required"}
 	}
 	var object map[string]any
@@ -62,7 +64,7 @@ func stripeTestEvent(ctx context.Context, cfg config.Config, args []string, stdo
 	if err != nil {
 		return err
 	}
-	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: cfg.StripeWebhookSecret})
+	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: cfg.Stripe.WebhookSecret})
 	req, err := http.NewRequestWithContext(ctx, "POST", *apiURL+"/api/stripe/webhook", bytes.NewReader(payload))
 	if err != nil {
 		return err
@@ -75,9 +77,46 @@ func stripeTestEvent(ctx context.Context, cfg config.Config, args []string, stdo
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	fmt.Fprintf(stdout, "%d %s\n", res.StatusCode, bytes.TrimSpace(body))
+	var answer any
+	if json.Unmarshal(body, &answer) != nil {
+		answer = string(bytes.TrimSpace(body))
+	}
+	if err := c.print(map[string]any{"status": res.StatusCode, "answer": answer},
+		fmt.Sprintf("%d %s\n", res.StatusCode, bytes.TrimSpace(body))); err != nil {
+		return err
+	}
 	if res.StatusCode != http.StatusOK {
 		return fmt.Errorf("the webhook answered %d", res.StatusCode)
 	}
 	return nil
+}
+
+// stripeEvents lists Stripe events by outcome; parked ones need an operator.
+func stripeEvents(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	c := newCommand("stripe-events", stdout)
+	status := c.fs.String("status", "parked", "received, processed, ignored or parked")
+	if err := c.parse(args, "status"); err != nil {
+		return err
+	}
+	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+		rows, err := db.New(pool).ListStripeEventsByStatus(ctx, *status)
+		if err != nil {
+			return err
+		}
+		events := make([]map[string]any, 0, len(rows))
+		var text strings.Builder
+		for _, r := range rows {
+			events = append(events, map[string]any{"id": r.ID, "type": r.Type, "account": r.Account, "app_id": r.AppID,
+				"status": r.Status, "note": r.Note, "received_at": r.ReceivedAt})
+			app := "-"
+			if r.AppID != nil {
+				app = *r.AppID
+			}
+			fmt.Fprintf(&text, "%s  %-28s  %s  %s  %s  %s\n", r.ReceivedAt.UTC().Format(time.RFC3339), r.Type, r.ID, r.Account, app, r.Note)
+		}
+		if len(rows) == 0 {
+			fmt.Fprintf(&text, "no %s Stripe events\n", *status)
+		}
+		return c.print(map[string]any{"status": *status, "events": events}, text.String())
+	})
 }

@@ -1,0 +1,204 @@
+package main
+
+// The two throughput sides: clicks and conversions, each against its ceiling.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/agentlinks/agentlinks/activities"
+	"github.com/agentlinks/agentlinks/api"
+	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/worker"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
+	// The ceiling: a bare Gin handler that binds the same JSON and answers 202.
+	bare := gin.New()
+	bare.POST("/api/track/click", func(c *gin.Context) {
+		var req struct {
+			Ref, AppID, URL, Referrer, VisitorID string
+		}
+		if err := c.ShouldBindJSON(&req); err != nil {
+			c.Status(http.StatusBadRequest)
+			return
+		}
+		c.JSON(http.StatusAccepted, gin.H{"accepted": true})
+	})
+	bareURL, stopBare := serve("ceiling", bare)
+	defer stopBare()
+
+	var svc *service.Service // its click writer's goroutine is labelled too
+	pprof.Do(ctx, pprof.Labels("side", "system"), func(context.Context) { svc = service.New(d.Pool, workflows.Client{}, time.Hour) })
+	defer svc.Close()
+	sysURL, stopSys := serve("system", api.New(api.Deps{Service: svc, Logger: slog.Default()}))
+	defer stopSys()
+
+	var n atomic.Int64
+	body := func(tgt *vegeta.Target) error {
+		tgt.Method, tgt.Header = "POST", http.Header{"Content-Type": {"application/json"}}
+		tgt.Body = fmt.Appendf(nil, `{"ref":%q,"url":"https://shop.example.com/","visitor_id":"v%d"}`, ref, n.Add(1)%5000)
+		return nil
+	}
+	load := func(name, url string) (result, error) {
+		if *generator == "wrk" {
+			return wrkClicks(name, url, ref)
+		}
+		return attack(name, url, body, 202), nil
+	}
+	// The two sides alternate for -rounds rounds, the first side changing
+	// each round, so that a drift of the machine (the ceiling moved between
+	// 21,600 and 35,000 req/s within an hour here) falls on both sides.
+	const (
+		ceilingName = "clicks: bare Gin handler, bind + 202 (ceiling)"
+		systemName  = "clicks: POST /api/track/click (committed)"
+	)
+	var ceiling, system []result
+	before := countClicks(ctx, d)
+	for i := range *rounds {
+		for j := range 2 {
+			name, url := ceilingName, bareURL+"/api/track/click"
+			if (i+j)%2 == 1 {
+				name, url = systemName, sysURL+"/api/track/click"
+			}
+			r, err := load(name, url)
+			if err != nil {
+				return err
+			}
+			if name == ceilingName {
+				ceiling = append(ceiling, r)
+			} else {
+				system = append(system, r)
+			}
+		}
+	}
+	var ratios []float64
+	var sysOK uint64
+	for i := range ceiling {
+		first := "ceiling"
+		if i%2 == 1 {
+			first = "system"
+		}
+		fmt.Printf("round %d (%s first)\n", i+1, first)
+		print(ceiling[i])
+		print(system[i])
+		ratios = append(ratios, system[i].rps/ceiling[i].rps)
+		sysOK += system[i].ok
+	}
+	slices.Sort(ratios)
+	stored := countClicks(ctx, d) - before
+	if st := svc.ClickWriterStats(); st.Batches > 0 {
+		fmt.Printf("%-48s %d clicks in %d batches (%.1f per batch), %.2f ms per batch\n", "  (the click writer)",
+			st.Clicks, st.Batches, float64(st.Clicks)/float64(st.Batches), st.Flushing.Seconds()*1000/float64(st.Batches))
+	}
+	// Nothing acknowledged may be lost. vegeta waits for every answer, so the
+	// counts must be equal; wrk stops with up to one request per connection
+	// in flight, which may be stored without its 202 being counted.
+	inFlight := int64(0)
+	if *generator == "wrk" {
+		inFlight = int64(*concurrency) * int64(*rounds)
+	}
+	fmt.Printf("%-48s %9.0f%%   median of %d rounds (%s); target ≥ 60%%\n", "clicks: ratio", 100*ratios[len(ratios)/2], len(ratios), percents(ratios))
+	fmt.Printf("%-48s clicks stored %d, 202s %d (+ up to %d in flight at the ends of the rounds): %v\n\n", "clicks: nothing lost",
+		stored, sysOK, inFlight, stored >= int64(sysOK) && stored <= int64(sysOK)+inFlight)
+	return nil
+}
+
+// percents formats ratios as "41%, 45%, 48%".
+func percents(ratios []float64) string {
+	var b strings.Builder
+	for i, r := range ratios {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%.0f%%", 100*r)
+	}
+	return b.String()
+}
+
+func benchConversions(ctx context.Context, d *testenv.Database, key, ref string) error {
+	tc, stopTemporal, err := devTemporal(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopTemporal()
+
+	// The ceiling: a bare client starting a trivial workflow, with a worker
+	// (sized as ours) running it, at the same concurrency. A start is
+	// answered once the server has stored it; the workflow's task runs
+	// later, so the bench also counts how many of them ran within the
+	// window, waits for the rest, and measures a second reference in which
+	// the client waits for each trivial workflow to finish, as a conversion
+	// waits for its workflow's first task.
+	var ran atomic.Int64
+	trivial := sdkworker.New(tc, "bench-trivial", worker.Sized(config.DefaultWorkerSizing, sdkworker.Options{}))
+	trivial.RegisterWorkflowWithOptions(func(workflow.Context) error {
+		ran.Add(1) // the body runs once: it ends in its first task
+		return nil
+	}, workflow.RegisterOptions{Name: "Trivial"})
+	if err := trivial.Start(); err != nil {
+		return err
+	}
+	defer trivial.Stop()
+	ref0 := startLoop(ctx, tc, "conversions: bare client starting a trivial workflow (ceiling)", false)
+	ranInWindow := ran.Load()
+	drained := time.Now()
+	for ran.Load() < int64(ref0.ok) && time.Since(drained) < 5*time.Minute {
+		time.Sleep(100 * time.Millisecond)
+	}
+	print(ref0)
+	fmt.Printf("%-48s %d of %d started ran within the window; the rest took %.1f s more\n",
+		"  (their workflow tasks)", ranInWindow, ref0.ok, time.Since(drained).Seconds())
+	ref1 := startLoop(ctx, tc, "conversions: trivial workflow started and ended", true)
+	print(ref1)
+
+	// The API and the worker in one process on one client, as `agentlinks
+	// dev` and `API_WORKER=true` run them: conversions start eagerly and
+	// are answered from the worker's record.
+	acts := activities.New(d.Pool)
+	acts.Recorded = conversion.NewWaiters()
+	w := worker.New(tc, "bench", acts, worker.Sized(config.DefaultWorkerSizing, sdkworker.Options{}))
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+	wf := workflows.Client{Temporal: tc, TaskQueue: "bench", Recorded: acts.Recorded}
+	if *conversionsByUpdate {
+		wf.Recorded = nil
+	}
+	svc := service.New(d.Pool, wf, time.Hour)
+	defer svc.Close()
+	sysURL, stop := serve("system", api.New(api.Deps{Service: svc, Logger: slog.Default()}))
+	defer stop()
+	var n atomic.Int64
+	body := func(tgt *vegeta.Target) error {
+		tgt.Method = "POST"
+		tgt.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + key}}
+		i := n.Add(1)
+		tgt.Body = fmt.Appendf(nil, `{"ref":%q,"user_id":"u%d","amount_cents":%d,"transaction_id":"t%d"}`, ref, i, 1000+i%9000, i)
+		return nil
+	}
+	sys := attack("conversions: POST /api/track/conversion", sysURL+"/api/track/conversion", body, 201)
+	print(sys)
+	var stored int64
+	_ = d.Pool.QueryRow(ctx, "SELECT count(*) FROM conversions").Scan(&stored)
+	fmt.Printf("%-48s %9.0f%%   target ≥ 70%%; conversions stored %d = 201s %d: %v\n", "conversions: ratio", 100*sys.rps/ref0.rps, stored, sys.ok, stored == int64(sys.ok))
+	fmt.Printf("%-48s %9.0f%%\n\n", "conversions: ratio to started and ended", 100*sys.rps/ref1.rps)
+	return nil
+}

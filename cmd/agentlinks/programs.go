@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/programs"
+)
+
+func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	c := newCommand("apps create", stdout)
+	name := c.fs.String("name", "", "the app's name (required)")
+	percent := c.fs.String("commission-percent", "", "commission percent, e.g. 30 or 12.5 (required)")
+	hold := c.fs.Duration("hold-period", programs.DefaultHold, "refund window before commissions become available")
+	keyless := c.fs.Bool("keyless-conversions", false, "accept conversions and refunds without the secret key (the guide's public mode)")
+	currency := c.fs.String("currency", "usd", "the program's currency")
+	cookieDays := c.fs.Int("cookie-days", 60, "how long the ref cookie lasts")
+	if err := c.parse(args, "name", "commission-percent"); err != nil {
+		return err
+	}
+	bps, err := commission.ParsePercent(*percent)
+	if err != nil {
+		return usageError{"apps create: --commission-percent: " + err.Error()}
+	}
+	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+		created, err := programs.CreateApp(ctx, pool, programs.NewApp{
+			Name: *name, CommissionBPS: bps, Hold: *hold, Currency: *currency,
+			CookieDays: int32(*cookieDays), KeylessConversions: *keyless,
+		})
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]any{
+			"app_id": created.App.ID, "secret_key": created.SecretKey,
+			"commission_percent": *percent, "hold_period": (time.Duration(created.App.HoldSeconds) * time.Second).String(),
+			"keyless_conversions": created.App.KeylessConversions,
+		}, fmt.Sprintf("app_id:     %s\nsecret_key: %s   (shown once: store it now)\n", created.App.ID, created.SecretKey))
+	})
+}
+
+func appsUpdate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	c := newCommand("apps update", stdout)
+	app := c.fs.String("app", "", "the app id (required)")
+	var origins stringsFlag
+	c.fs.Var(&origins, "allowed-origin", "a site whose pages may call the tracking API (repeatable; replaces the list)")
+	clear := c.fs.Bool("clear-allowed-origins", false, "allow no site")
+	if err := c.parse(args, "app"); err != nil {
+		return err
+	}
+	if len(origins) == 0 && !*clear {
+		return usageError{"apps update: at least one --allowed-origin (or --clear-allowed-origins) is required"}
+	}
+	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+		updated, err := programs.SetAllowedOrigins(ctx, pool, *app, origins)
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]any{"app_id": updated.ID, "allowed_origins": updated.AllowedOrigins},
+			fmt.Sprintf("app_id:          %s\nallowed_origins: %v\n", updated.ID, updated.AllowedOrigins))
+	})
+}
+
+func appsConnectStripe(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	c := newCommand("apps connect-stripe", stdout)
+	app := c.fs.String("app", "", "the app id (required)")
+	account := c.fs.String("account", "", "the Stripe account id, acct_… (required)")
+	if err := c.parse(args, "app", "account"); err != nil {
+		return err
+	}
+	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+		if err := programs.ConnectStripe(ctx, pool, *app, *account); err != nil {
+			return err
+		}
+		return c.print(map[string]any{"app_id": *app, "stripe_account_id": *account, "connected": true},
+			fmt.Sprintf("app %s is connected to Stripe account %s\n", *app, *account))
+	})
+}
+
+func creatorsCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	c := newCommand("creators create", stdout)
+	app := c.fs.String("app", "", "the app id (required)")
+	email := c.fs.String("email", "", "the creator's email (required)")
+	if err := c.parse(args, "app", "email"); err != nil {
+		return err
+	}
+	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+		e, err := programs.Enroll(ctx, pool, *app, *email)
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]string{"creator_id": e.CreatorID, "ref": e.RefCode},
+			fmt.Sprintf("creator_id: %s\nref:        %s\n", e.CreatorID, e.RefCode))
+	})
+}

@@ -1,0 +1,171 @@
+// Package conversion holds what the service, the workflows and the
+// activities say to each other about one conversion: the workflow's input,
+// the recorded state, the results of a record and a refund, and the names
+// that histories carry. It does no I/O. Field names are part of recorded
+// workflow histories (payloads are JSON): rename none.
+package conversion
+
+import (
+	"time"
+
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/commission"
+)
+
+// Statuses of a conversion, as stored and as answered.
+const (
+	StatusPending   = "pending"
+	StatusAvailable = "available"
+	StatusRefunded  = "refunded"
+)
+
+// Temporal error types that no retry can fix.
+const (
+	ErrTypeInvalidConversion = "InvalidConversion"
+	ErrTypeOverRefund        = "OverRefund"
+	ErrTypeConversionMissing = "ConversionMissing"
+)
+
+// WorkflowID is the business id of a conversion's workflow.
+func WorkflowID(conversionID string) string { return "conversion-" + conversionID }
+
+// Input is everything needed to record a conversion. The caller snapshots
+// the app's rate and hold so that later changes to the app never change
+// this conversion.
+type Input struct {
+	ConversionID  string
+	AppID         string
+	RefCode       string
+	CreatorID     string
+	ReferralID    string // empty when the user has no referral
+	UserID        string
+	DedupeKey     string // transaction id or idempotency key; empty for none
+	AmountCents   int64
+	Currency      string
+	CommissionBPS int32
+	Hold          time.Duration
+	CreatedAt     time.Time
+	// RequestID names the request that started the workflow, so that only
+	// that request is told it created the conversion.
+	RequestID string
+	// SearchAttributesAtStart says the start set the conversion's search
+	// attributes (AppID, RefCode, ConversionStatus "pending"), so the
+	// workflow need not set them again once it has recorded a pending
+	// conversion. Starts made before this field existed leave it false, and
+	// their workflows upsert as they did, so that their histories replay.
+	SearchAttributesAtStart bool `json:",omitempty"`
+	// ReleaseLocally says the workflow releases the commission with a
+	// local activity (in the workflow task the hold's timer wakes) rather
+	// than a scheduled one. Starts made before this field existed leave it
+	// false and release as they did, so that their histories replay.
+	ReleaseLocally bool `json:",omitempty"`
+}
+
+// InputFromRow rebuilds a recorded conversion's workflow input, for a
+// refund that must start a new run after the first one ended.
+func InputFromRow(c db.Conversion) Input {
+	in := Input{
+		ConversionID: c.ID, AppID: c.AppID, RefCode: c.RefCode, CreatorID: c.CreatorID, UserID: c.UserID,
+		AmountCents: c.AmountCents, Currency: c.Currency, CommissionBPS: c.CommissionBps,
+		Hold: c.AvailableAt.Sub(c.CreatedAt), CreatedAt: c.CreatedAt,
+	}
+	if c.ReferralID != nil {
+		in.ReferralID = *c.ReferralID
+	}
+	if c.DedupeKey != nil {
+		in.DedupeKey = *c.DedupeKey
+	}
+	return in
+}
+
+// State is a recorded conversion as the workflow and callers see it.
+type State struct {
+	ID          string
+	AppID       string
+	RefCode     string
+	CreatorID   string
+	UserID      string
+	Status      string
+	Commission  commission.Breakdown
+	Refunded    commission.Breakdown
+	CreatedAt   time.Time
+	AvailableAt time.Time
+	WorkflowID  string
+}
+
+// Remaining is the amount still refundable.
+func (c State) Remaining() int64 { return c.Commission.AmountCents - c.Refunded.AmountCents }
+
+// FromRow builds the state of a conversion from its row and refund totals.
+func FromRow(row db.Conversion, refunded commission.Breakdown) State {
+	return State{
+		ID:          row.ID,
+		AppID:       row.AppID,
+		RefCode:     row.RefCode,
+		CreatorID:   row.CreatorID,
+		UserID:      row.UserID,
+		Status:      row.Status,
+		Commission:  Breakdown(row),
+		Refunded:    refunded,
+		CreatedAt:   row.CreatedAt,
+		AvailableAt: row.AvailableAt,
+		WorkflowID:  row.WorkflowID,
+	}
+}
+
+// Breakdown is the commission a conversion row recorded.
+func Breakdown(row db.Conversion) commission.Breakdown {
+	return commission.Breakdown{
+		AmountCents:        row.AmountCents,
+		CommissionCents:    row.CommissionCents,
+		PlatformFeeCents:   row.PlatformFeeCents,
+		NetCommissionCents: row.NetCommissionCents,
+	}
+}
+
+// Recorded says what the record activity found or inserted.
+type Recorded struct {
+	Conversion State
+	Inserted   bool // this call inserted it
+}
+
+// RefundInput asks to reverse part of a conversion.
+type RefundInput struct {
+	RefundID     string
+	ConversionID string
+	AmountCents  int64
+	DedupeKey    string // the caller's refund id or idempotency key; empty for none
+}
+
+// Refunded is one recorded refund.
+type Refunded struct {
+	RefundID     string
+	ConversionID string
+	Reversed     commission.Breakdown
+	Clawback     bool
+	Conversion   State // the conversion after the refund
+}
+
+// RefundedFromRow is a recorded refund as the workflow answers it, without
+// the conversion's state.
+func RefundedFromRow(r db.Refund) Refunded {
+	return Refunded{
+		RefundID:     r.ID,
+		ConversionID: r.ConversionID,
+		Reversed: commission.Breakdown{
+			AmountCents:        r.AmountCents,
+			CommissionCents:    r.CommissionCents,
+			PlatformFeeCents:   r.PlatformFeeCents,
+			NetCommissionCents: r.NetCommissionCents,
+		},
+		Clawback: r.Clawback,
+	}
+}
+
+// Payment is a referred customer's payment that an integration the
+// platform trusts reports for an app (a verified Stripe event): no key is
+// needed, and the transaction id makes a repeat credit nothing.
+type Payment struct {
+	Ref, UserID, TransactionID, Currency string
+	AmountCents                          int64
+}
