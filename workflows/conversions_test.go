@@ -42,15 +42,8 @@ type fixture struct {
 func newFixture(t *testing.T, amount int64) *fixture {
 	t.Helper()
 	d := testenv.DB(t)
-	ctx := context.Background()
-	app, err := programs.CreateApp(ctx, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: 14 * day})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := programs.Enroll(ctx, d.Pool, app.App.ID, "creator@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, ens := testenv.Program(t, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: 14 * day})
+	en := ens[0]
 	return &fixture{t: t, acts: activities.New(d.Pool), q: db.New(d.Pool), in: conversion.Input{
 		ConversionID:  "cv_test1",
 		AppID:         app.App.ID,

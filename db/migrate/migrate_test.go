@@ -41,14 +41,8 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	}
 	defer pool.Close()
 
-	app, err := programs.CreateApp(ctx, pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := programs.Enroll(ctx, pool, app.App.ID, "c@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, ens := testenv.Program(t, pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour}, "c@example.com")
+	en := ens[0]
 	acts := activities.New(pool)
 	created := time.Date(2026, 3, 1, 23, 30, 0, 0, time.FixedZone("", -2*3600)) // 2 March in UTC
 	for i, id := range []string{"cv_a", "cv_b"} {

@@ -20,18 +20,8 @@ import (
 func TestCheckFindsEveryKindOfDamage(t *testing.T) {
 	d := testenv.DB(t)
 	ctx := context.Background()
-	app, err := programs.CreateApp(ctx, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := programs.Enroll(ctx, d.Pool, app.App.ID, "c@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := programs.Enroll(ctx, d.Pool, app.App.ID, "d@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, ens := testenv.Program(t, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour}, "c@example.com", "d@example.com")
+	en, other := ens[0], ens[1]
 	acts := activities.New(d.Pool)
 	for i, id := range []string{"cv_a", "cv_b"} {
 		if _, err := acts.RecordConversion(ctx, conversion.Input{
@@ -90,14 +80,8 @@ func TestCheckFindsEveryKindOfDamage(t *testing.T) {
 func TestCheckFindsDriftingRollups(t *testing.T) {
 	d := testenv.DB(t)
 	ctx := context.Background()
-	app, err := programs.CreateApp(ctx, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := programs.Enroll(ctx, d.Pool, app.App.ID, "c@example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	app, ens := testenv.Program(t, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour}, "c@example.com")
+	en := ens[0]
 	acts := activities.New(d.Pool)
 	now := time.Now()
 	today := now.UTC().Format("2006-01-02")

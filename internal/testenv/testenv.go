@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/db/migrate"
+	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
 )
 
@@ -109,4 +110,25 @@ func StartTemporal(ctx context.Context) (*temporaldev.Server, string, error) {
 		return nil, "", fmt.Errorf("temporal dev server: %w", err)
 	}
 	return srv, addr, nil
+}
+
+// Program creates an app on pool and enrolls one creator per email (at
+// least one: creator@example.com), failing the test on any error.
+func Program(t testing.TB, pool *pgxpool.Pool, app programs.NewApp, emails ...string) (programs.CreatedApp, []programs.Enrollment) {
+	t.Helper()
+	ctx := context.Background()
+	created, err := programs.CreateApp(ctx, pool, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(emails) == 0 {
+		emails = []string{"creator@example.com"}
+	}
+	ens := make([]programs.Enrollment, len(emails))
+	for i, e := range emails {
+		if ens[i], err = programs.Enroll(ctx, pool, created.App.ID, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return created, ens
 }
