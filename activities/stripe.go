@@ -7,17 +7,17 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stripe/stripe-go/v76"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/refusal"
+	"github.com/agentlinks/agentlinks/internal/stripeevent"
 )
 
 // RefMetadataKey is where an app puts the ref code on its Stripe customers,
 // subscriptions and checkout sessions (the guide's example).
-const RefMetadataKey = "agentlinks_ref"
+const RefMetadataKey = stripeevent.RefMetadataKey
 
 // ErrTypeBadStripeEvent is an event no retry can make sense of.
 const ErrTypeBadStripeEvent = "BadStripeEvent"
@@ -46,7 +46,9 @@ const (
 
 // ProcessStripeEvent does what one stored event means, and records how it
 // ended. A retryable error means "not yet" (a refund before its payment);
-// the workflow retries it, then parks it.
+// the workflow retries it, then parks it. An event its version's reader
+// cannot read (a required field missing) is a non-retryable error: parked
+// at once, with the field and the version in the reason.
 func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (string, error) {
 	q := a.Q
 	row, err := q.GetStripeEvent(ctx, eventID)
@@ -56,7 +58,13 @@ func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (st
 	if row.Status != "received" {
 		return row.Status + ": " + row.Note, nil // done before this retry
 	}
-	var evt stripe.Event
+	var evt struct {
+		Type       string `json:"type"`
+		APIVersion string `json:"api_version"`
+		Data       *struct {
+			Object json.RawMessage `json:"object"`
+		} `json:"data"`
+	}
 	if err := json.Unmarshal(row.Payload, &evt); err != nil || evt.Data == nil {
 		return a.finish(ctx, row, nil, statusIgnored, "payload is not a Stripe event")
 	}
@@ -74,13 +82,15 @@ func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (st
 	if err != nil {
 		return "", err
 	}
-	e := &event{ctx: ctx, a: a, app: app, account: row.Account, raw: evt.Data.Raw}
+	e := &event{ctx: ctx, a: a, app: app, account: row.Account, raw: evt.Data.Object, read: stripeevent.For(evt.APIVersion)}
 	var status, note string
 	switch evt.Type {
 	case "customer.created", "customer.updated":
 		status, note, err = e.customer()
 	case "invoice.paid":
 		status, note, err = e.invoicePaid()
+	case "invoice_payment.paid":
+		status, note, err = e.invoicePaymentPaid()
 	case "checkout.session.completed":
 		status, note, err = e.checkoutCompleted()
 	case "charge.refunded":
@@ -88,12 +98,22 @@ func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (st
 	case "charge.dispute.created":
 		status, note, err = e.disputeCreated()
 	default:
-		status, note = statusIgnored, "event type "+string(evt.Type)+" is not used"
+		status, note = statusIgnored, "event type "+evt.Type+" is not used"
 	}
 	if err != nil {
-		return "", err
+		return "", unreadable(err)
 	}
 	return a.finish(ctx, row, &app.ID, status, note)
+}
+
+// unreadable makes an event its reader could not read non-retryable.
+func unreadable(err error) error {
+	var missing *stripeevent.MissingError
+	var bad *stripeevent.BadObjectError
+	if errors.As(err, &missing) || errors.As(err, &bad) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadStripeEvent, err)
+	}
+	return err
 }
 
 // ParkStripeEvent sets an event aside, with the reason, for an operator.
@@ -120,25 +140,19 @@ type event struct {
 	app     db.App
 	account string
 	raw     json.RawMessage
-}
-
-func (e *event) decode(v any) error {
-	if err := json.Unmarshal(e.raw, v); err != nil {
-		return temporal.NewNonRetryableApplicationError("unreadable event object: "+err.Error(), ErrTypeBadStripeEvent, err)
-	}
-	return nil
+	read    stripeevent.Reader // the event's API version
 }
 
 func (e *event) customer() (string, string, error) {
-	var c stripe.Customer
-	if err := e.decode(&c); err != nil {
+	c, err := e.read.Customer(e.raw)
+	if err != nil {
 		return "", "", err
 	}
-	if err := e.remember(c.ID, c.Metadata[RefMetadataKey]); err != nil {
+	if err := e.remember(c.ID, c.Ref); err != nil {
 		return "", "", err
 	}
-	if ref := c.Metadata[RefMetadataKey]; ref != "" {
-		return statusProcessed, "customer " + c.ID + " carries ref " + ref, nil
+	if c.Ref != "" {
+		return statusProcessed, "customer " + c.ID + " carries ref " + c.Ref, nil
 	}
 	return statusIgnored, "customer " + c.ID + " has no ref", nil
 }
@@ -147,12 +161,8 @@ func (e *event) remember(customerID, ref string) error {
 	if customerID == "" {
 		return nil
 	}
-	var p *string
-	if ref != "" {
-		p = &ref
-	}
 	return e.a.Q.RememberStripeCustomer(e.ctx, db.RememberStripeCustomerParams{
-		Account: e.account, CustomerID: customerID, RefCode: p,
+		Account: e.account, CustomerID: customerID, RefCode: db.OptionalText(ref),
 	})
 }
 
@@ -191,57 +201,84 @@ func (e *event) refFor(ctx context.Context, customerID string, carried ...string
 
 func (e *event) invoicePaid() (string, string, error) {
 	ctx := e.ctx
-	var inv stripe.Invoice
-	if err := e.decode(&inv); err != nil {
-		return "", "", err
-	}
-	// What the customer actually paid, tax excluded.
-	amount := inv.AmountPaid - inv.Tax
-	if amount <= 0 {
-		return statusIgnored, fmt.Sprintf("invoice %s paid %d cents before tax: nothing to credit", inv.ID, amount), nil
-	}
-	var carried []string
-	if inv.SubscriptionDetails != nil {
-		carried = append(carried, inv.SubscriptionDetails.Metadata[RefMetadataKey])
-	}
-	carried = append(carried, inv.Metadata[RefMetadataKey])
-	var customerID string
-	if inv.Customer != nil {
-		customerID = inv.Customer.ID
-		carried = append(carried, inv.Customer.Metadata[RefMetadataKey])
-	}
-	ref, err := e.refFor(ctx, customerID, carried...)
+	inv, err := e.read.Invoice(e.raw)
 	if err != nil {
 		return "", "", err
 	}
-	return e.convert(ctx, ref, customerID, inv.ID, string(inv.Currency), amount, "invoice "+inv.ID)
+	// The payments the invoice names are aliases of its conversion: a
+	// refund of one of them finds the invoice by it.
+	for _, p := range inv.Payments {
+		if err := e.alias(inv.ID, p); err != nil {
+			return "", "", err
+		}
+	}
+	// What the customer actually paid, tax excluded.
+	amount := inv.PreTaxCents
+	if amount <= 0 {
+		return statusIgnored, fmt.Sprintf("invoice %s paid %d cents before tax: nothing to credit", inv.ID, amount), nil
+	}
+	ref, err := e.refFor(ctx, inv.Customer.ID, inv.SubscriptionRef, inv.Ref, inv.Customer.Ref)
+	if err != nil {
+		return "", "", err
+	}
+	if inv.Customer.ID != "" && ref != "" {
+		// The customer is referred, wherever the ref came from: their
+		// later payments and refunds are this creator's too.
+		if err := e.remember(inv.Customer.ID, ref); err != nil {
+			return "", "", err
+		}
+	}
+	return e.convert(ctx, ref, inv.Customer.ID, inv.ID, inv.Currency, amount, "invoice "+inv.ID)
+}
+
+// invoicePaymentPaid remembers which invoice a payment paid (basil and
+// later, where a charge no longer says).
+func (e *event) invoicePaymentPaid() (string, string, error) {
+	ip, err := e.read.InvoicePayment(e.raw)
+	if err != nil {
+		return "", "", err
+	}
+	if err := e.alias(ip.Invoice, ip.Payment); err != nil {
+		return "", "", err
+	}
+	return statusProcessed, fmt.Sprintf("invoice payment %s: payment %s%s of invoice %s remembered",
+		ip.ID, ip.Payment.PaymentIntent, ip.Payment.Charge, ip.Invoice), nil
+}
+
+// alias remembers a payment's ids as aliases of the invoice it paid.
+func (e *event) alias(invoiceID string, p stripeevent.Payment) error {
+	for _, id := range []string{p.PaymentIntent, p.Charge} {
+		if id == "" || invoiceID == "" {
+			continue
+		}
+		if err := e.a.Q.RememberStripePayment(e.ctx, db.RememberStripePaymentParams{
+			Account: e.account, PaymentID: id, InvoiceID: invoiceID,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (e *event) checkoutCompleted() (string, string, error) {
 	ctx := e.ctx
-	var cs stripe.CheckoutSession
-	if err := e.decode(&cs); err != nil {
+	cs, err := e.read.Checkout(e.raw)
+	if err != nil {
 		return "", "", err
 	}
-	if cs.Mode != stripe.CheckoutSessionModePayment {
+	if cs.Mode != "payment" {
 		// Subscriptions are credited per paid invoice.
-		return statusIgnored, "checkout " + cs.ID + " in " + string(cs.Mode) + " mode is credited by its invoices", nil
+		return statusIgnored, "checkout " + cs.ID + " in " + cs.Mode + " mode is credited by its invoices", nil
 	}
-	if cs.PaymentStatus != stripe.CheckoutSessionPaymentStatusPaid {
+	if cs.PaymentStatus != "paid" {
 		return statusIgnored, "checkout " + cs.ID + " is not paid", nil
 	}
-	amount := cs.AmountTotal
-	if cs.TotalDetails != nil {
-		amount -= cs.TotalDetails.AmountTax
-	}
+	amount := cs.PreTaxCents
 	if amount <= 0 {
 		return statusIgnored, fmt.Sprintf("checkout %s paid %d cents before tax", cs.ID, amount), nil
 	}
-	var customerID string
-	if cs.Customer != nil {
-		customerID = cs.Customer.ID
-	}
-	ref, err := e.refFor(ctx, customerID, cs.ClientReferenceID, cs.Metadata[RefMetadataKey])
+	customerID := cs.Customer.ID
+	ref, err := e.refFor(ctx, customerID, cs.Ref)
 	if err != nil {
 		return "", "", err
 	}
@@ -252,14 +289,14 @@ func (e *event) checkoutCompleted() (string, string, error) {
 	}
 	// The payment intent is what a later charge.refunded names.
 	txn := cs.ID
-	if cs.PaymentIntent != nil && cs.PaymentIntent.ID != "" {
-		txn = cs.PaymentIntent.ID
+	if cs.PaymentIntent != "" {
+		txn = cs.PaymentIntent
 	}
 	user := customerID
 	if user == "" {
 		user = cs.ID
 	}
-	return e.convert(ctx, ref, user, txn, string(cs.Currency), amount, "checkout "+cs.ID)
+	return e.convert(ctx, ref, user, txn, cs.Currency, amount, "checkout "+cs.ID)
 }
 
 // convert records the conversion; a currency other than the program's is

@@ -35,6 +35,8 @@ var (
 	database *testenv.Database
 	srv      *httptest.Server
 	noStripe *httptest.Server
+	// stripeAPI is what the Stripe API answers (stripe-mock behind a double).
+	stripeAPI *stripeDouble
 	// svc and quietLog build more API servers in tests.
 	svc      *service.Service
 	quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -81,9 +83,13 @@ func run(m *testing.M) int {
 	oauth := httptest.NewServer(stripeOAuth{})
 	defer oauth.Close()
 
+	// stripe-mock answers the Stripe API, behind a double for what it lacks.
+	stripeAPI = newStripeDouble(mock.URL)
+	double := httptest.NewServer(stripeAPI)
+	defer double.Close()
 	stripeCfg := config.Stripe{
 		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret,
-		APIBase: mock.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,
+		APIBase: double.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,
 	}
 	svc = service.New(database.Pool, stack.Workflows(), time.Hour).WithStripe(stripeCfg, "")
 	defer svc.Close()

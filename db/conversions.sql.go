@@ -38,6 +38,22 @@ func (q *Queries) CountConversionsByRef(ctx context.Context, refCode string) (in
 	return count, err
 }
 
+const countConversionsByUser = `-- name: CountConversionsByUser :one
+SELECT count(*) FROM conversions WHERE app_id = $1 AND user_id = $2
+`
+
+type CountConversionsByUserParams struct {
+	AppID  string
+	UserID string
+}
+
+func (q *Queries) CountConversionsByUser(ctx context.Context, arg CountConversionsByUserParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countConversionsByUser, arg.AppID, arg.UserID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const findRefundableConversionByRef = `-- name: FindRefundableConversionByRef :one
 SELECT id, app_id, ref_code, creator_id, referral_id, user_id, dedupe_key, amount_cents, currency, commission_bps, commission_cents, platform_fee_cents, net_commission_cents, status, refunded_cents, workflow_id, created_at, available_at, released_at FROM conversions
 WHERE ref_code = $1 AND amount_cents - refunded_cents >= $2::bigint

@@ -231,4 +231,12 @@ type StripeEvent struct {
 	Note        string
 	ReceivedAt  time.Time
 	ProcessedAt *time.Time
+	ApiVersion  string
+}
+
+type StripePayment struct {
+	Account   string
+	PaymentID string
+	InvoiceID string
+	CreatedAt time.Time
 }

@@ -118,7 +118,7 @@ func (q *Queries) GetStripeCustomer(ctx context.Context, arg GetStripeCustomerPa
 }
 
 const getStripeEvent = `-- name: GetStripeEvent :one
-SELECT id, type, account, app_id, payload, status, note, received_at, processed_at FROM stripe_events WHERE id = $1
+SELECT id, type, account, app_id, payload, status, note, received_at, processed_at, api_version FROM stripe_events WHERE id = $1
 `
 
 func (q *Queries) GetStripeEvent(ctx context.Context, id string) (StripeEvent, error) {
@@ -134,20 +134,38 @@ func (q *Queries) GetStripeEvent(ctx context.Context, id string) (StripeEvent, e
 		&i.Note,
 		&i.ReceivedAt,
 		&i.ProcessedAt,
+		&i.ApiVersion,
 	)
 	return i, err
 }
 
+const getStripePaymentInvoice = `-- name: GetStripePaymentInvoice :one
+SELECT invoice_id FROM stripe_payments WHERE account = $1 AND payment_id = $2
+`
+
+type GetStripePaymentInvoiceParams struct {
+	Account   string
+	PaymentID string
+}
+
+func (q *Queries) GetStripePaymentInvoice(ctx context.Context, arg GetStripePaymentInvoiceParams) (string, error) {
+	row := q.db.QueryRow(ctx, getStripePaymentInvoice, arg.Account, arg.PaymentID)
+	var invoice_id string
+	err := row.Scan(&invoice_id)
+	return invoice_id, err
+}
+
 const insertStripeEvent = `-- name: InsertStripeEvent :execrows
-INSERT INTO stripe_events (id, type, account, payload) VALUES ($1, $2, $3, $4)
+INSERT INTO stripe_events (id, type, account, api_version, payload) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO NOTHING
 `
 
 type InsertStripeEventParams struct {
-	ID      string
-	Type    string
-	Account string
-	Payload []byte
+	ID         string
+	Type       string
+	Account    string
+	ApiVersion string
+	Payload    []byte
 }
 
 func (q *Queries) InsertStripeEvent(ctx context.Context, arg InsertStripeEventParams) (int64, error) {
@@ -155,6 +173,7 @@ func (q *Queries) InsertStripeEvent(ctx context.Context, arg InsertStripeEventPa
 		arg.ID,
 		arg.Type,
 		arg.Account,
+		arg.ApiVersion,
 		arg.Payload,
 	)
 	if err != nil {
@@ -164,7 +183,7 @@ func (q *Queries) InsertStripeEvent(ctx context.Context, arg InsertStripeEventPa
 }
 
 const listStripeEventsByStatus = `-- name: ListStripeEventsByStatus :many
-SELECT id, type, account, app_id, status, note, received_at, processed_at
+SELECT id, type, account, api_version, app_id, status, note, received_at, processed_at
 FROM stripe_events WHERE status = $1 ORDER BY received_at
 `
 
@@ -172,6 +191,7 @@ type ListStripeEventsByStatusRow struct {
 	ID          string
 	Type        string
 	Account     string
+	ApiVersion  string
 	AppID       *string
 	Status      string
 	Note        string
@@ -192,6 +212,7 @@ func (q *Queries) ListStripeEventsByStatus(ctx context.Context, status string) (
 			&i.ID,
 			&i.Type,
 			&i.Account,
+			&i.ApiVersion,
 			&i.AppID,
 			&i.Status,
 			&i.Note,
@@ -221,5 +242,21 @@ type RememberStripeCustomerParams struct {
 
 func (q *Queries) RememberStripeCustomer(ctx context.Context, arg RememberStripeCustomerParams) error {
 	_, err := q.db.Exec(ctx, rememberStripeCustomer, arg.Account, arg.CustomerID, arg.RefCode)
+	return err
+}
+
+const rememberStripePayment = `-- name: RememberStripePayment :exec
+INSERT INTO stripe_payments (account, payment_id, invoice_id) VALUES ($1, $2, $3)
+ON CONFLICT (account, payment_id) DO NOTHING
+`
+
+type RememberStripePaymentParams struct {
+	Account   string
+	PaymentID string
+	InvoiceID string
+}
+
+func (q *Queries) RememberStripePayment(ctx context.Context, arg RememberStripePaymentParams) error {
+	_, err := q.db.Exec(ctx, rememberStripePayment, arg.Account, arg.PaymentID, arg.InvoiceID)
 	return err
 }

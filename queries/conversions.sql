@@ -42,3 +42,6 @@ UPDATE conversions
 SET refunded_cents = refunded_cents + @amount_cents::bigint,
     status = CASE WHEN refunded_cents + @amount_cents::bigint = amount_cents THEN 'refunded' ELSE status END
 WHERE id = @id;
+
+-- name: CountConversionsByUser :one
+SELECT count(*) FROM conversions WHERE app_id = @app_id AND user_id = @user_id;

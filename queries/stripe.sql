@@ -8,7 +8,7 @@ UPDATE apps SET stripe_account_id = NULL, stripe_connected_at = NULL WHERE strip
 SELECT * FROM apps WHERE stripe_account_id = $1;
 
 -- name: InsertStripeEvent :execrows
-INSERT INTO stripe_events (id, type, account, payload) VALUES ($1, $2, $3, $4)
+INSERT INTO stripe_events (id, type, account, api_version, payload) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (id) DO NOTHING;
 
 -- name: GetStripeEvent :one
@@ -18,7 +18,7 @@ SELECT * FROM stripe_events WHERE id = $1;
 UPDATE stripe_events SET status = @status, note = @note, app_id = @app_id, processed_at = now() WHERE id = @id;
 
 -- name: ListStripeEventsByStatus :many
-SELECT id, type, account, app_id, status, note, received_at, processed_at
+SELECT id, type, account, api_version, app_id, status, note, received_at, processed_at
 FROM stripe_events WHERE status = $1 ORDER BY received_at;
 
 -- name: RememberStripeCustomer :exec
@@ -27,3 +27,10 @@ ON CONFLICT (account, customer_id) DO UPDATE SET ref_code = EXCLUDED.ref_code, u
 
 -- name: GetStripeCustomer :one
 SELECT * FROM stripe_customers WHERE account = $1 AND customer_id = $2;
+
+-- name: RememberStripePayment :exec
+INSERT INTO stripe_payments (account, payment_id, invoice_id) VALUES ($1, $2, $3)
+ON CONFLICT (account, payment_id) DO NOTHING;
+
+-- name: GetStripePaymentInvoice :one
+SELECT invoice_id FROM stripe_payments WHERE account = $1 AND payment_id = $2;

@@ -5,10 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/stripe/stripe-go/v76/webhook"
+
+	"github.com/agentlinks/agentlinks/internal/stripeevent"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 )
 
@@ -74,5 +80,54 @@ func TestOperatorCommandsPrintOneJSONObject(t *testing.T) {
 	// A refused change is an error, not a half-done one.
 	if err := run(ctx, []string{"apps", "connect-stripe", "--app", appID, "--account", "nope"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "acct_") {
 		t.Fatalf("connect-stripe with a bad account id: %v", err)
+	}
+}
+
+// stripe-test-event signs events as Stripe would, in the shape of the API
+// version asked for: the webhook's own reader gets the same money from each.
+func TestStripeTestEventRendersEachVersion(t *testing.T) {
+	const secret = "whsec_cmd"
+	var got []stripeevent.Reader
+	var objects [][]byte
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		payload, _ := io.ReadAll(r.Body)
+		evt, err := webhook.ConstructEventWithOptions(payload, r.Header.Get("Stripe-Signature"), secret,
+			webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		got = append(got, stripeevent.For(evt.APIVersion))
+		objects = append(objects, evt.Data.Raw)
+		fmt.Fprintf(w, `{"received":true,"id":%q}`, evt.ID)
+	}))
+	defer hook.Close()
+	t.Setenv("STRIPE_WEBHOOK_SECRET", secret)
+	ctx := context.Background()
+	for _, v := range []string{"2023-10-16", "2025-09-30.clover"} {
+		got, objects = nil, nil
+		base := []string{"--api", hook.URL, "--account", "acct_cmd", "--invoice", "in_cmd", "--api-version", v, "--json"}
+		var out bytes.Buffer
+		for _, args := range [][]string{
+			{"--type", "invoice.paid", "--ref", "abc123", "--amount", "12000", "--tax", "2000"},
+			{"--type", "charge.refunded", "--amount", "12000", "--refunded", "6000"},
+		} {
+			out.Reset()
+			if err := run(ctx, append(append([]string{"stripe-test-event"}, args...), base...), &out, io.Discard); err != nil {
+				t.Fatalf("%s: %v", v, err)
+			}
+			var answer map[string]any
+			if err := json.Unmarshal(out.Bytes(), &answer); err != nil || answer["status"] != 200.0 {
+				t.Fatalf("%s: want one JSON object with status 200, got %q", v, out.String())
+			}
+		}
+		inv, err := got[0].Invoice(objects[0])
+		if err != nil || inv.PreTaxCents != 10000 || inv.Customer.Ref != "abc123" || got[0].Version != v {
+			t.Fatalf("%s: invoice.paid read as %+v (%v)", v, inv, err)
+		}
+		ch, err := got[1].Charge(objects[1])
+		if err != nil || ch.Refunded != 6000 || ch.PaymentIntent != "pi_cmd" || (ch.Invoice == "") != (got[1].Shape == stripeevent.Basil) {
+			t.Fatalf("%s: charge.refunded read as %+v (%v)", v, ch, err)
+		}
 	}
 }

@@ -90,7 +90,7 @@ func TestDevStackEndToEnd(t *testing.T) {
 	}
 	defer tc.Close()
 	query := fmt.Sprintf("AppID = %q AND RefCode = %q", app.AppID, ref)
-	eventually(t, 10*time.Second, "workflows listed by search attributes", func() bool {
+	testenv.Eventually(t, 10*time.Second, "workflows listed by search attributes", func() bool {
 		res, err := tc.ListWorkflow(ctx, &listRequest{Query: query})
 		return err == nil && len(res.GetExecutions()) == 2
 	})
@@ -103,14 +103,14 @@ func TestDevStackEndToEnd(t *testing.T) {
 	// After the hold both turn available, and the balance moves with them.
 	for _, c := range []map[string]any{first, second} {
 		id := c["conversion_id"].(string)
-		eventually(t, 30*time.Second, id+" available", func() bool {
+		testenv.Eventually(t, 30*time.Second, id+" available", func() bool {
 			return h.get("/api/conversions/" + id)["status"] == "available"
 		})
 	}
 	if bal := h.balance(ref); bal != [2]float64{0, 4275} {
 		t.Fatalf("after release: want 0 pending, 4275 available; got %v", bal)
 	}
-	eventually(t, 10*time.Second, "status search attribute updated", func() bool {
+	testenv.Eventually(t, 10*time.Second, "status search attribute updated", func() bool {
 		res, err := tc.ListWorkflow(ctx, &listRequest{Query: query + ` AND ConversionStatus = "available"`})
 		return err == nil && len(res.GetExecutions()) == 2
 	})
@@ -265,17 +265,6 @@ func (h httpClient) get(path string) map[string]any {
 func (h httpClient) balance(ref string) [2]float64 {
 	m := h.get("/api/creators/" + ref + "/balance")
 	return [2]float64{m["pending_cents"].(float64), m["available_cents"].(float64)}
-}
-
-func eventually(t *testing.T, within time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 type listRequest = workflowservice.ListWorkflowExecutionsRequest

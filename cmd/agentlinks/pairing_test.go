@@ -35,7 +35,7 @@ func TestDevKeepsTemporalStatePerDatabase(t *testing.T) {
 		h.key = app.SecretKey
 		c := h.post("/api/track/conversion", map[string]any{"ref": creator.Ref, "user_id": "u1", "amount_cents": 10000, "transaction_id": "t1"}, 201)
 		conversionID = c["conversion_id"].(string)
-		eventually(t, 10*time.Second, "the first database's stack lists its workflow", func() bool {
+		testenv.Eventually(t, 10*time.Second, "the first database's stack lists its workflow", func() bool {
 			return countWorkflows(t, ctx, tc) == 1
 		})
 	})
@@ -49,7 +49,7 @@ func TestDevKeepsTemporalStatePerDatabase(t *testing.T) {
 		t.Fatalf("want one Temporal state file per database in DATA_DIR, found %v", files)
 	}
 	withDev(t, first, func(ctx context.Context, h httpClient, tc client.Client) {
-		eventually(t, 10*time.Second, "back on the first database, its workflow is listed", func() bool {
+		testenv.Eventually(t, 10*time.Second, "back on the first database, its workflow is listed", func() bool {
 			return countWorkflows(t, ctx, tc) == 1
 		})
 		h.key = app.SecretKey

@@ -71,8 +71,10 @@ func (s *Service) ReceiveStripeEvent(ctx context.Context, payload []byte, signat
 		return stripe.Event{}, err
 	}
 	evt, err := webhook.ConstructEventWithOptions(payload, signature, s.Stripe.WebhookSecret, webhook.ConstructEventOptions{
-		Tolerance:                webhookTolerance,
-		IgnoreAPIVersionMismatch: true, // events are read field by field; the account's API version may differ
+		Tolerance: webhookTolerance,
+		// Events come in whatever version the endpoint or account is on;
+		// each is read by the version it names (internal/stripeevent).
+		IgnoreAPIVersionMismatch: true,
 	})
 	if err != nil {
 		return stripe.Event{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
@@ -82,7 +84,7 @@ func (s *Service) ReceiveStripeEvent(ctx context.Context, payload []byte, signat
 		return evt, fmt.Errorf("%w: the event's id, type or account is malformed", ErrMalformed)
 	}
 	if _, err := s.Q.InsertStripeEvent(ctx, db.InsertStripeEventParams{
-		ID: evt.ID, Type: string(evt.Type), Account: evt.Account, Payload: payload,
+		ID: evt.ID, Type: string(evt.Type), Account: evt.Account, ApiVersion: evt.APIVersion, Payload: payload,
 	}); err != nil {
 		return evt, fmt.Errorf("store stripe event %s: %w", evt.ID, err)
 	}

@@ -132,3 +132,15 @@ func Program(t testing.TB, pool *pgxpool.Pool, app programs.NewApp, emails ...st
 	}
 	return created, ens
 }
+
+// Eventually fails the test unless ok turns true within the time given.
+func Eventually(t testing.TB, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
