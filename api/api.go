@@ -10,11 +10,14 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/alexedwards/scs/v2"
 
 	"github.com/agentlinks/agentlinks/internal/ratelimit"
 	"github.com/agentlinks/agentlinks/internal/service"
@@ -45,6 +48,11 @@ type Deps struct {
 	RateLimitPerMinute int
 	// TrustedProxies may name the client in X-Forwarded-For; none by default.
 	TrustedProxies []string
+	// PublicURL is where browsers reach this API (the snippet, join links).
+	PublicURL string
+	// Sessions keeps the dashboard's sessions; nil makes one over the
+	// service's database that never sweeps expired sessions (NewSessions).
+	Sessions *scs.SessionManager
 }
 
 type server struct {
@@ -53,6 +61,14 @@ type server struct {
 	metrics *metrics
 	perIP   *ratelimit.Limiter
 	perRef  *ratelimit.Limiter
+
+	// The dashboard's.
+	pages        *pages
+	sessions     *scs.SessionManager
+	origins      *http.CrossOriginProtection
+	loginIP      *ratelimit.Limiter
+	loginAccount *ratelimit.Limiter
+	publicURL    string
 }
 
 // New returns the HTTP handler of the API.
@@ -67,8 +83,15 @@ func New(d Deps) http.Handler {
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = 15 * time.Second
 	}
+	if d.Sessions == nil {
+		d.Sessions, _ = NewSessions(d.Service.Pool, strings.HasPrefix(d.PublicURL, "https://"), 0)
+	}
 	s := &server{svc: d.Service, log: d.Logger, metrics: newMetrics(d.Registry),
-		perIP: ratelimit.New(d.RateLimitPerMinute), perRef: ratelimit.New(10 * d.RateLimitPerMinute)}
+		perIP: ratelimit.New(d.RateLimitPerMinute), perRef: ratelimit.New(10 * d.RateLimitPerMinute),
+		pages: newPages(), sessions: d.Sessions, origins: http.NewCrossOriginProtection(),
+		// Login: the sixth attempt for one account within a minute is
+		// refused; an address gets more (an office shares one).
+		loginIP: ratelimit.New(30), loginAccount: ratelimit.New(5), publicURL: d.PublicURL}
 	r := gin.New()
 	// No proxy is trusted unless configured: X-Forwarded-For from a client
 	// must not choose the visitor identity or dodge the rate limits.
@@ -104,8 +127,8 @@ func New(d Deps) http.Handler {
 	for _, p := range []string{"/click", "/signup", "/conversion", "/refund"} {
 		track.OPTIONS(p, func(*gin.Context) {}) // answered by cors
 	}
-	track.POST("/click", s.click)
-	track.POST("/signup", s.signup)
+	track.POST("/click", s.trackClick)
+	track.POST("/signup", s.trackSignup)
 	track.POST("/conversion", s.secretKey(optional), s.conversion)
 	track.POST("/refund", s.secretKey(optional), s.refund)
 
@@ -113,6 +136,8 @@ func New(d Deps) http.Handler {
 	r.POST("/api/stripe/connect", limitBody(MaxBodyBytes), s.stripeOn(s.svc.StripeConnectEnabled), s.secretKey(required), s.stripeConnect)
 	r.GET("/api/stripe/oauth/callback", s.stripeOn(s.svc.StripeConnectEnabled), s.stripeCallback)
 	r.POST("/api/stripe/disconnect", limitBody(MaxBodyBytes), s.stripeOn(s.svc.StripeConnectEnabled), s.secretKey(required), s.stripeDisconnect)
+
+	s.dashboardRoutes(r)
 
 	reads := r.Group("/api", s.secretKey(required))
 	reads.GET("/conversions/:id", s.getConversion)

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -63,6 +64,17 @@ func (s *server) stripeCallback(c *gin.Context) {
 		return
 	}
 	appID, account, err := s.svc.StripeCallback(c.Request.Context(), c.Query("code"), c.Query("state"))
+	if wantsHTML(c) {
+		// An owner back from Stripe's screens in a browser: to the app's page.
+		if err != nil {
+			s.log.ErrorContext(c.Request.Context(), "stripe connect failed", "app_id", appID, "error", err)
+			s.render(c, http.StatusBadGateway, "error", page{Title: "Stripe was not connected",
+				Data: map[string]any{"Message": "Stripe did not connect the account (" + err.Error() + "). Start again from your app's page."}})
+			return
+		}
+		c.Redirect(http.StatusSeeOther, "/apps/"+appID+"?notice=stripe_connected")
+		return
+	}
 	switch {
 	case errors.Is(err, service.ErrBadState):
 		fail(c, badRequest("invalid_state",
@@ -92,4 +104,9 @@ func stripeErr(err error) error {
 		return stripeOff(err)
 	}
 	return err
+}
+
+// wantsHTML says the caller is a browser navigating, not an API client.
+func wantsHTML(c *gin.Context) bool {
+	return strings.Contains(c.GetHeader("Accept"), "text/html")
 }

@@ -16,7 +16,7 @@ type clickRequest struct {
 	VisitorID string `json:"visitor_id"`
 }
 
-func (s *server) click(c *gin.Context) {
+func (s *server) trackClick(c *gin.Context) {
 	var req clickRequest
 	if !bind(c, &req) || !s.limitRef(c, req.Ref) {
 		return
@@ -39,7 +39,7 @@ type signupRequest struct {
 	Email  string `json:"email"`
 }
 
-func (s *server) signup(c *gin.Context) {
+func (s *server) trackSignup(c *gin.Context) {
 	var req signupRequest
 	if !bind(c, &req) || !s.limitRef(c, req.Ref) {
 		return

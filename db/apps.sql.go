@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 )
 
 const createAPIKey = `-- name: CreateAPIKey :one
@@ -34,9 +35,9 @@ func (q *Queries) CreateAPIKey(ctx context.Context, arg CreateAPIKeyParams) (Api
 }
 
 const createApp = `-- name: CreateApp :one
-INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at
+INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, owner_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
 `
 
 type CreateAppParams struct {
@@ -47,6 +48,7 @@ type CreateAppParams struct {
 	Currency           string
 	CookieDays         int32
 	KeylessConversions bool
+	OwnerID            *string
 }
 
 func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, error) {
@@ -58,6 +60,7 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		arg.Currency,
 		arg.CookieDays,
 		arg.KeylessConversions,
+		arg.OwnerID,
 	)
 	var i App
 	err := row.Scan(
@@ -73,6 +76,7 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		&i.CreatedAt,
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
+		&i.OwnerID,
 	)
 	return i, err
 }
@@ -96,7 +100,7 @@ func (q *Queries) GetActiveAPIKeyByHash(ctx context.Context, keyHash []byte) (Ap
 }
 
 const getApp = `-- name: GetApp :one
-SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at FROM apps WHERE id = $1
+SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id FROM apps WHERE id = $1
 `
 
 func (q *Queries) GetApp(ctx context.Context, id string) (App, error) {
@@ -115,12 +119,68 @@ func (q *Queries) GetApp(ctx context.Context, id string) (App, error) {
 		&i.CreatedAt,
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
+		&i.OwnerID,
 	)
 	return i, err
 }
 
+const listAPIKeys = `-- name: ListAPIKeys :many
+SELECT id, app_id, key_prefix, created_at, revoked_at FROM api_keys WHERE app_id = $1 ORDER BY created_at DESC, id DESC
+`
+
+type ListAPIKeysRow struct {
+	ID        int64
+	AppID     string
+	KeyPrefix string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+func (q *Queries) ListAPIKeys(ctx context.Context, appID string) ([]ListAPIKeysRow, error) {
+	rows, err := q.db.Query(ctx, listAPIKeys, appID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListAPIKeysRow{}
+	for rows.Next() {
+		var i ListAPIKeysRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.AppID,
+			&i.KeyPrefix,
+			&i.CreatedAt,
+			&i.RevokedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const revokeAPIKey = `-- name: RevokeAPIKey :execrows
+UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND app_id = $2 AND revoked_at IS NULL
+`
+
+type RevokeAPIKeyParams struct {
+	ID    int64
+	AppID string
+}
+
+func (q *Queries) RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, revokeAPIKey, arg.ID, arg.AppID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const setAppAllowedOrigins = `-- name: SetAppAllowedOrigins :one
-UPDATE apps SET allowed_origins = $2 WHERE id = $1 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at
+UPDATE apps SET allowed_origins = $2 WHERE id = $1 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
 `
 
 type SetAppAllowedOriginsParams struct {
@@ -144,6 +204,7 @@ func (q *Queries) SetAppAllowedOrigins(ctx context.Context, arg SetAppAllowedOri
 		&i.CreatedAt,
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
+		&i.OwnerID,
 	)
 	return i, err
 }

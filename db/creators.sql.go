@@ -34,7 +34,7 @@ func (q *Queries) CreateRefCode(ctx context.Context, arg CreateRefCodeParams) (R
 }
 
 const getRefCode = `-- name: GetRefCode :one
-SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, apps.stripe_account_id, apps.stripe_connected_at, creators.email AS creator_email
+SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, apps.stripe_account_id, apps.stripe_connected_at, apps.owner_id, creators.email AS creator_email
 FROM ref_codes
 JOIN apps ON apps.id = ref_codes.app_id
 JOIN creators ON creators.id = ref_codes.creator_id
@@ -68,6 +68,7 @@ func (q *Queries) GetRefCode(ctx context.Context, code string) (GetRefCodeRow, e
 		&i.App.CreatedAt,
 		&i.App.StripeAccountID,
 		&i.App.StripeConnectedAt,
+		&i.App.OwnerID,
 		&i.CreatorEmail,
 	)
 	return i, err
@@ -97,7 +98,7 @@ func (q *Queries) GetRefCodeForCreator(ctx context.Context, arg GetRefCodeForCre
 const upsertCreator = `-- name: UpsertCreator :one
 INSERT INTO creators (id, email) VALUES ($1, $2)
 ON CONFLICT (lower(email)) DO UPDATE SET email = creators.email
-RETURNING id, email, created_at
+RETURNING id, email, created_at, user_id
 `
 
 type UpsertCreatorParams struct {
@@ -110,6 +111,11 @@ type UpsertCreatorParams struct {
 func (q *Queries) UpsertCreator(ctx context.Context, arg UpsertCreatorParams) (Creator, error) {
 	row := q.db.QueryRow(ctx, upsertCreator, arg.ID, arg.Email)
 	var i Creator
-	err := row.Scan(&i.ID, &i.Email, &i.CreatedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.CreatedAt,
+		&i.UserID,
+	)
 	return i, err
 }

@@ -32,6 +32,7 @@ type App struct {
 	CreatedAt          time.Time
 	StripeAccountID    *string
 	StripeConnectedAt  *time.Time
+	OwnerID            *string
 }
 
 type AppClickDaily struct {
@@ -131,6 +132,7 @@ type Creator struct {
 	ID        string
 	Email     string
 	CreatedAt time.Time
+	UserID    *string
 }
 
 type CreatorBalance struct {
@@ -214,6 +216,12 @@ type Refund struct {
 	CreatedAt          time.Time
 }
 
+type Session struct {
+	Token  string
+	Data   []byte
+	Expiry time.Time
+}
+
 type StripeCustomer struct {
 	Account    string
 	CustomerID string
@@ -239,4 +247,13 @@ type StripePayment struct {
 	PaymentID string
 	InvoiceID string
 	CreatedAt time.Time
+}
+
+type User struct {
+	ID           string
+	Email        string
+	PasswordHash string
+	Operator     bool
+	SessionEpoch int32
+	CreatedAt    time.Time
 }

@@ -11,7 +11,7 @@ import (
 )
 
 const connectStripeAccount = `-- name: ConnectStripeAccount :one
-UPDATE apps SET stripe_account_id = $1, stripe_connected_at = now() WHERE id = $2 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at
+UPDATE apps SET stripe_account_id = $1, stripe_connected_at = now() WHERE id = $2 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
 `
 
 type ConnectStripeAccountParams struct {
@@ -35,6 +35,7 @@ func (q *Queries) ConnectStripeAccount(ctx context.Context, arg ConnectStripeAcc
 		&i.CreatedAt,
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
+		&i.OwnerID,
 	)
 	return i, err
 }
@@ -73,7 +74,7 @@ func (q *Queries) FinishStripeEvent(ctx context.Context, arg FinishStripeEventPa
 }
 
 const getAppByStripeAccount = `-- name: GetAppByStripeAccount :one
-SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at FROM apps WHERE stripe_account_id = $1
+SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id FROM apps WHERE stripe_account_id = $1
 `
 
 func (q *Queries) GetAppByStripeAccount(ctx context.Context, stripeAccountID *string) (App, error) {
@@ -92,6 +93,7 @@ func (q *Queries) GetAppByStripeAccount(ctx context.Context, stripeAccountID *st
 		&i.CreatedAt,
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
+		&i.OwnerID,
 	)
 	return i, err
 }

@@ -1,6 +1,6 @@
 -- name: CreateApp :one
-INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, owner_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING *;
 
 -- name: GetApp :one
@@ -14,3 +14,9 @@ INSERT INTO api_keys (app_id, key_hash, key_prefix) VALUES ($1, $2, $3) RETURNIN
 
 -- name: GetActiveAPIKeyByHash :one
 SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL;
+
+-- name: ListAPIKeys :many
+SELECT id, app_id, key_prefix, created_at, revoked_at FROM api_keys WHERE app_id = $1 ORDER BY created_at DESC, id DESC;
+
+-- name: RevokeAPIKey :execrows
+UPDATE api_keys SET revoked_at = now() WHERE id = @id AND app_id = @app_id AND revoked_at IS NULL;

@@ -22,6 +22,7 @@ import (
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/examples/demosite"
+	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/worker/workertest"
@@ -50,15 +51,27 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer stack.Close()
-	svc := service.New(stack.DB.Pool, stack.Workflows(), time.Hour)
+	// The API's address is known before it is built: the dashboard links
+	// to it, and Stripe (a local OAuth double) sends owners back to it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	apiURL = "http://" + l.Addr().String()
+	oauth := httptest.NewServer(stripeOAuth{})
+	defer oauth.Close()
+	svc := service.New(stack.DB.Pool, stack.Workflows(), time.Hour).WithStripe(config.Stripe{
+		SecretKey: "sk_test_web", ClientID: "ca_web", WebhookSecret: "whsec_web", ConnectBase: oauth.URL,
+	}, apiURL)
 	defer svc.Close()
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go svc.ListenForChanges(listenCtx, stack.DB.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h := api.New(api.Deps{Service: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	apiSrv := httptest.NewServer(requests.wrap(h))
+	h := api.New(api.Deps{Service: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicURL: apiURL})
+	apiSrv := &httptest.Server{Listener: l, Config: &http.Server{Handler: requests.wrap(h)}}
+	apiSrv.Start()
 	defer apiSrv.Close()
-	apiURL = apiSrv.URL
 
 	chrome, err := chromiumPath()
 	if err != nil {
@@ -198,14 +211,17 @@ func (p program) referral(t *testing.T, userID string) (db.Referral, bool) {
 }
 
 // tab opens a fresh browser profile (its own cookies), closed with the test.
-func tab(t *testing.T) context.Context {
+func tab(t *testing.T) context.Context { return tabFor(t, 60*time.Second) }
+
+// tabFor is tab for a test that needs longer than a minute.
+func tabFor(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, d)
 	t.Cleanup(cancelTimeout)
 	return ctx
 }

@@ -65,7 +65,8 @@ func dev(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Wri
 	}
 	fmt.Fprintf(stderr, `
 AgentLinks is running.
-  API          http://%s
+  Dashboard    http://%[1]s/signup (owners and creators sign up here)
+  API          http://%[1]s
   Temporal UI  %s/namespaces/%s/workflows
   Database     %s
 Create an app:  go run ./cmd/agentlinks apps create --name "My app" --commission-percent 30 --json

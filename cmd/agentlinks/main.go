@@ -42,12 +42,14 @@ Usage:
   agentlinks demo --app APP_ID [--addr 127.0.0.1:8081] [--api http://127.0.0.1:8080]
                                   serve the demo shop that uses agentlinks.js
   agentlinks apps create --name N --commission-percent 30 [--hold-period 336h]
-                         [--keyless-conversions] [--currency usd] [--cookie-days 60] [--json]
+                         [--keyless-conversions] [--currency usd] [--cookie-days 60] [--owner EMAIL] [--json]
   agentlinks apps update --app APP_ID --allowed-origin https://shop.example.com [--allowed-origin …] [--json]
                                   set the sites whose pages may use agentlinks.js (CORS)
   agentlinks apps connect-stripe --app APP_ID --account acct_… [--json]
                                   link a Stripe account by hand (support cases)
   agentlinks creators create --app APP_ID --email E [--json]
+  agentlinks users create --email E [--role owner|operator] [--json] < password
+                                  make a dashboard account; the password is read from standard input
   agentlinks stripe-test-event --type invoice.paid --account acct_… --ref CODE [--amount 10000] [--invoice in_…] [--json]
   agentlinks stripe-test-event --type charge.refunded --account acct_… --invoice in_… --amount 10000 --refunded 5000 [--json]
                                   sign an event with STRIPE_WEBHOOK_SECRET and post it to the webhook
@@ -89,6 +91,7 @@ var operatorCommands = map[string]func(ctx context.Context, cfg config.Config, a
 	"apps update":         appsUpdate,
 	"apps connect-stripe": appsConnectStripe,
 	"creators create":     creatorsCreate,
+	"users create":        usersCreate,
 	"verify-ledger":       verifyLedger,
 	"stripe-events":       stripeEvents,
 	"stripe-test-event":   stripeTestEvent,
@@ -124,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return f(ctx, cfg, rest[1:], stdout)
 		}
 	}
-	if cmd == "apps" || cmd == "creators" {
+	if cmd == "apps" || cmd == "creators" || cmd == "users" {
 		return usageError{fmt.Sprintf("%s: unknown subcommand", cmd)}
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}

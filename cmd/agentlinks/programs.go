@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
@@ -21,6 +22,7 @@ func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io
 	keyless := c.fs.Bool("keyless-conversions", false, "accept conversions and refunds without the secret key (the guide's public mode)")
 	currency := c.fs.String("currency", "usd", "the program's currency")
 	cookieDays := c.fs.Int("cookie-days", 60, "how long the ref cookie lasts")
+	owner := c.fs.String("owner", "", "the email of the account that owns the app on the dashboard")
 	if err := c.parse(args, "name", "commission-percent"); err != nil {
 		return err
 	}
@@ -29,9 +31,17 @@ func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io
 		return usageError{"apps create: --commission-percent: " + err.Error()}
 	}
 	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+		var ownerID string
+		if *owner != "" {
+			u, err := db.New(pool).GetUserByEmail(ctx, *owner)
+			if err != nil {
+				return fmt.Errorf("apps create: --owner %s: no account has this email (agentlinks users create makes one)", *owner)
+			}
+			ownerID = u.ID
+		}
 		created, err := programs.CreateApp(ctx, pool, programs.NewApp{
 			Name: *name, CommissionBPS: bps, Hold: *hold, Currency: *currency,
-			CookieDays: int32(*cookieDays), KeylessConversions: *keyless,
+			CookieDays: int32(*cookieDays), KeylessConversions: *keyless, OwnerID: ownerID,
 		})
 		if err != nil {
 			return err
@@ -39,7 +49,7 @@ func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io
 		return c.print(map[string]any{
 			"app_id": created.App.ID, "secret_key": created.SecretKey,
 			"commission_percent": *percent, "hold_period": (time.Duration(created.App.HoldSeconds) * time.Second).String(),
-			"keyless_conversions": created.App.KeylessConversions,
+			"keyless_conversions": created.App.KeylessConversions, "owner_id": created.App.OwnerID,
 		}, fmt.Sprintf("app_id:     %s\nsecret_key: %s   (shown once: store it now)\n", created.App.ID, created.SecretKey))
 	})
 }

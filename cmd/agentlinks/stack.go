@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,6 +43,9 @@ type deps struct {
 	// recorded connects the worker's activities to the API when one
 	// process runs both (runRoles).
 	recorded *conversion.Waiters
+	// sessions are the dashboard's, swept every few minutes.
+	sessions     *scs.SessionManager
+	stopSessions func()
 }
 
 func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, error) {
@@ -63,10 +68,12 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &deps{cfg: cfg, log: log, pool: pool, temporal: tc, registry: reg}, nil
+	sessions, stopSessions := api.NewSessions(pool, strings.HasPrefix(cfg.PublicURL, "https://"), 5*time.Minute)
+	return &deps{cfg: cfg, log: log, pool: pool, temporal: tc, registry: reg, sessions: sessions, stopSessions: stopSessions}, nil
 }
 
 func (d *deps) close() {
+	d.stopSessions()
 	if d.svc != nil {
 		d.svc.Close() // writes the clicks still queued
 	}
@@ -87,7 +94,9 @@ func (d *deps) service() *service.Service {
 // handler builds the API over the shared connections.
 func (d *deps) handler() http.Handler {
 	return api.New(api.Deps{
-		Service: d.service(),
+		Service:   d.service(),
+		PublicURL: d.cfg.PublicURL,
+		Sessions:  d.sessions,
 
 		RateLimitPerMinute: d.cfg.RateLimit,
 		TrustedProxies:     d.cfg.TrustedProxies,

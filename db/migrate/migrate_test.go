@@ -15,7 +15,6 @@ import (
 	"github.com/agentlinks/agentlinks/db/migrate"
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
-	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 )
 
@@ -41,13 +40,24 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	}
 	defer pool.Close()
 
-	app, ens := testenv.Program(t, pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: time.Hour}, "c@example.com")
-	en := ens[0]
+	// The program in the schema of the time (today's queries name later
+	// columns); the money goes through today's activities, whose tables
+	// were already there.
+	const appID, creatorID, refCode = "app_old", "cr_old", "oldref"
+	for _, stmt := range []string{
+		`INSERT INTO apps (id, name, commission_bps, hold_seconds) VALUES ('app_old', 'Acme', 3000, 3600)`,
+		`INSERT INTO creators (id, email) VALUES ('cr_old', 'c@example.com')`,
+		`INSERT INTO ref_codes (code, app_id, creator_id) VALUES ('oldref', 'app_old', 'cr_old')`,
+	} {
+		if _, err := pool.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
 	acts := activities.New(pool)
 	created := time.Date(2026, 3, 1, 23, 30, 0, 0, time.FixedZone("", -2*3600)) // 2 March in UTC
 	for i, id := range []string{"cv_a", "cv_b"} {
 		if _, err := acts.RecordConversion(ctx, conversion.Input{
-			ConversionID: id, AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID, UserID: "u",
+			ConversionID: id, AppID: appID, RefCode: refCode, CreatorID: creatorID, UserID: "u",
 			AmountCents: int64(10000 * (i + 1)), Currency: "usd", CommissionBPS: 3000, Hold: time.Hour, CreatedAt: created,
 		}); err != nil {
 			t.Fatal(err)
@@ -60,8 +70,8 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sql := range []string{
-		`INSERT INTO referrals (id, app_id, ref_code, creator_id, user_id) VALUES ('rfl_1', '` + app.App.ID + `', '` + en.RefCode + `', '` + en.CreatorID + `', 'u')`,
-		`INSERT INTO click_daily (ref_code, day, clicks, unique_clicks) VALUES ('` + en.RefCode + `', '2026-03-01', 7, 3), ('` + en.RefCode + `', '2026-03-02', 2, 1)`,
+		`INSERT INTO referrals (id, app_id, ref_code, creator_id, user_id) VALUES ('rfl_1', '` + appID + `', '` + refCode + `', '` + creatorID + `', 'u')`,
+		`INSERT INTO click_daily (ref_code, day, clicks, unique_clicks) VALUES ('` + refCode + `', '2026-03-01', 7, 3), ('` + refCode + `', '2026-03-02', 2, 1)`,
 	} {
 		if _, err := pool.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
@@ -75,7 +85,7 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) != 0 {
 		t.Fatalf("after the backfill: %v\n%s", err, strings.Join(bad, "\n"))
 	}
-	bal, err := q.GetCreatorBalance(ctx, db.GetCreatorBalanceParams{AppID: app.App.ID, CreatorID: en.CreatorID})
+	bal, err := q.GetCreatorBalance(ctx, db.GetCreatorBalanceParams{AppID: appID, CreatorID: creatorID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +95,13 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	}
 	var convs, amount, clicks int64
 	if err := pool.QueryRow(ctx, `SELECT conversions, amount_cents FROM app_daily WHERE app_id = $1 AND day = '2026-03-02'`,
-		app.App.ID).Scan(&convs, &amount); err != nil || convs != 2 || amount != 30000 {
+		appID).Scan(&convs, &amount); err != nil || convs != 2 || amount != 30000 {
 		t.Fatalf("2 March: %d conversions of %d cents (%v), want 2 of 30000", convs, amount, err)
 	}
-	if err := pool.QueryRow(ctx, `SELECT sum(clicks) FROM app_click_daily WHERE app_id = $1`, app.App.ID).Scan(&clicks); err != nil || clicks != 9 {
+	if err := pool.QueryRow(ctx, `SELECT sum(clicks) FROM app_click_daily WHERE app_id = $1`, appID).Scan(&clicks); err != nil || clicks != 9 {
 		t.Fatalf("clicks %d (%v), want 9", clicks, err)
 	}
-	refTotals, err := q.RefTotals(ctx, en.RefCode)
+	refTotals, err := q.RefTotals(ctx, refCode)
 	if err != nil || refTotals.Signups != 1 || refTotals.Conversions != 2 {
 		t.Fatalf("ref totals %+v (%v), want 1 signup and 2 conversions", refTotals, err)
 	}

@@ -30,6 +30,7 @@ type NewApp struct {
 	Currency           string // default usd
 	CookieDays         int32  // default 60
 	KeylessConversions bool
+	OwnerID            string // the account that owns it; "" for none (operator-made)
 }
 
 // CreatedApp is a new app with its first secret key, shown this once.
@@ -63,11 +64,12 @@ func CreateApp(ctx context.Context, pool *pgxpool.Pool, in NewApp) (CreatedApp, 
 			Currency:           strings.ToLower(in.Currency),
 			CookieDays:         in.CookieDays,
 			KeylessConversions: in.KeylessConversions,
+			OwnerID:            db.OptionalText(in.OwnerID),
 		})
 		if err != nil {
 			return fmt.Errorf("create app: %w", err)
 		}
-		key, err := addKey(ctx, q, app.ID)
+		key, err := AddKey(ctx, q, app.ID)
 		if err != nil {
 			return err
 		}
@@ -77,7 +79,9 @@ func CreateApp(ctx context.Context, pool *pgxpool.Pool, in NewApp) (CreatedApp, 
 	return out, err
 }
 
-func addKey(ctx context.Context, q *db.Queries, appID string) (string, error) {
+// AddKey makes a new secret key for the app and returns it: shown this
+// once, stored only as its hash.
+func AddKey(ctx context.Context, q *db.Queries, appID string) (string, error) {
 	key := ids.SecretKey()
 	if _, err := q.CreateAPIKey(ctx, db.CreateAPIKeyParams{AppID: appID, KeyHash: ids.HashKey(key), KeyPrefix: key[:7]}); err != nil {
 		return "", fmt.Errorf("create key: %w", err)
@@ -110,10 +114,23 @@ func Enroll(ctx context.Context, pool *pgxpool.Pool, appID, email string) (Enrol
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("create creator: %w", err)
 	}
+	// An account with this email is the creator's: an operator enrolling
+	// by email vouches for it (a person joining never claims by email).
+	if u, err := q.GetUserByEmail(ctx, email); err == nil && cr.UserID == nil {
+		if _, err := q.LinkCreator(ctx, db.LinkCreatorParams{ID: cr.ID, UserID: &u.ID}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return Enrollment{}, fmt.Errorf("link creator %s to account %s: %w", cr.ID, u.ID, err)
+		}
+	}
+	return EnrollCreator(ctx, q, appID, cr.ID)
+}
+
+// EnrollCreator gives a creator a ref code in the app's program; enrolling
+// again returns the same code.
+func EnrollCreator(ctx context.Context, q *db.Queries, appID, creatorID string) (Enrollment, error) {
 	for attempt := 0; attempt < 10; attempt++ {
-		rc, err := q.CreateRefCode(ctx, db.CreateRefCodeParams{Code: ids.RefCode(), AppID: appID, CreatorID: cr.ID})
+		rc, err := q.CreateRefCode(ctx, db.CreateRefCodeParams{Code: ids.RefCode(), AppID: appID, CreatorID: creatorID})
 		if errors.Is(err, pgx.ErrNoRows) { // already enrolled
-			rc, err = q.GetRefCodeForCreator(ctx, db.GetRefCodeForCreatorParams{AppID: appID, CreatorID: cr.ID})
+			rc, err = q.GetRefCodeForCreator(ctx, db.GetRefCodeForCreatorParams{AppID: appID, CreatorID: creatorID})
 		}
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" { // the code is taken: draw another
@@ -122,7 +139,7 @@ func Enroll(ctx context.Context, pool *pgxpool.Pool, appID, email string) (Enrol
 		if err != nil {
 			return Enrollment{}, fmt.Errorf("create ref code: %w", err)
 		}
-		return Enrollment{CreatorID: cr.ID, RefCode: rc.Code}, nil
+		return Enrollment{CreatorID: creatorID, RefCode: rc.Code}, nil
 	}
 	return Enrollment{}, errors.New("could not find a free ref code after 10 tries")
 }

@@ -1,0 +1,231 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/refusal"
+)
+
+// The dashboard's pages. Every one is scoped to the signed-in account by
+// the service: an id that is not the account's is a 404 page.
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// dashboardRoutes are the pages owners and creators use, behind a session
+// and the cross-site form check.
+func (s *server) dashboardRoutes(r *gin.Engine) {
+	r.GET("/static/*file", func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=3600")
+		c.Request.URL.Path = c.Param("file")
+		s.pages.static.ServeHTTP(c.Writer, c.Request)
+	})
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/dashboard") })
+	d := r.Group("/", limitBody(MaxBodyBytes), s.session, s.sameOrigin)
+	d.GET("/signup", s.maybeSignedIn, s.signupPage)
+	d.POST("/signup", s.signup)
+	d.GET("/login", s.loginPage)
+	d.POST("/login", s.login)
+	d.POST("/logout", s.logout)
+	d.GET("/join/:app_id", s.maybeSignedIn, s.joinPage)
+
+	in := d.Group("/", s.signedIn)
+	in.POST("/join/:app_id", s.join)
+	in.GET("/dashboard", s.dashboard)
+	in.GET("/account", s.accountPage)
+	in.POST("/account/password", s.changePassword)
+	in.GET("/apps/new", s.newAppPage)
+	in.POST("/apps", s.createApp)
+	in.GET("/apps/:app_id", s.appPage)
+	in.POST("/apps/:app_id/keys", s.createKey)
+	in.POST("/apps/:app_id/keys/:key_id/revoke", s.revokeKey)
+	in.POST("/apps/:app_id/stripe/connect", s.connectStripe)
+	in.POST("/apps/:app_id/stripe/disconnect", s.disconnectStripe)
+}
+
+func (s *server) dashboard(c *gin.Context) {
+	ctx := c.Request.Context()
+	acct := account(c)
+	apps, err := s.svc.OwnedApps(ctx, acct.ID)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	memberships, err := s.svc.Memberships(ctx, acct.ID)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Notice: notices[c.Query("notice")],
+		Data: map[string]any{"Apps": apps, "Memberships": memberships}})
+}
+
+type appForm struct {
+	Name, Percent        string
+	HoldDays, CookieDays string
+}
+
+func (s *server) newAppPage(c *gin.Context) {
+	s.render(c, http.StatusOK, "app_new", page{Title: "Create an app",
+		Data: map[string]any{"Form": appForm{Percent: "30", HoldDays: "14", CookieDays: "60"}}})
+}
+
+func (s *server) createApp(c *gin.Context) {
+	f := appForm{Name: c.PostForm("name"), Percent: c.PostForm("commission_percent"),
+		HoldDays: c.PostForm("hold_days"), CookieDays: c.PostForm("cookie_days")}
+	again := func(err error) {
+		var re *refusal.Error
+		if errors.As(err, &re) {
+			s.render(c, statusOf[re.Kind], "app_new", page{Title: "Create an app", Error: re.Message, Data: map[string]any{"Form": f}})
+			return
+		}
+		s.failPage(c, err)
+	}
+	bps, err := commission.ParsePercent(strings.TrimSpace(f.Percent))
+	if err != nil {
+		again(refusal.Invalid("invalid_commission", "the commission percent %q is not a percent: %v", f.Percent, err))
+		return
+	}
+	hold, err := strconv.Atoi(strings.TrimSpace(f.HoldDays))
+	if err != nil {
+		again(refusal.Invalid("invalid_hold", "the hold period is a whole number of days"))
+		return
+	}
+	cookie, err := strconv.Atoi(strings.TrimSpace(f.CookieDays))
+	if err != nil {
+		again(refusal.Invalid("invalid_cookie_days", "the cookie window is a whole number of days"))
+		return
+	}
+	created, err := s.svc.CreateOwnedApp(c.Request.Context(), account(c).ID, programs.NewApp{
+		Name: f.Name, CommissionBPS: bps, Hold: time.Duration(hold) * 24 * time.Hour, CookieDays: int32(cookie),
+	})
+	if err != nil {
+		again(err)
+		return
+	}
+	s.showApp(c, created.App.ID, created.SecretKey, notices["app"])
+}
+
+func (s *server) appPage(c *gin.Context) {
+	s.showApp(c, c.Param("app_id"), "", notices[c.Query("notice")])
+}
+
+// showApp renders an app's page; newKey, when set, is a secret key just
+// made, shown this once.
+func (s *server) showApp(c *gin.Context, appID, newKey, notice string) {
+	ctx := c.Request.Context()
+	acct := account(c)
+	app, err := s.svc.OwnedApp(ctx, acct.ID, appID)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	keys, err := s.svc.AppKeys(ctx, acct.ID, app.ID)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	stats, err := s.svc.ProgramStats(ctx, app.ID, 30, time.Now())
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	ref, err := s.svc.ExampleRef(ctx, acct.ID, app.ID)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	if ref == "" {
+		ref = "REF_CODE" // nobody has joined yet
+	}
+	base := strings.TrimRight(s.publicURL, "/")
+	key := newKey
+	if key == "" {
+		key = "sk_…"
+	}
+	snippet := fmt.Sprintf(`<script async src="%s/agentlinks.js" data-app-id="%s"></script>
+<script>
+  // after a signup:   AgentLinks.trackSignup({ user_id: "usr_123", email: "user@example.com" })
+</script>`, base, app.ID)
+	curl := fmt.Sprintf(`curl -X POST %s/api/track/conversion \
+  -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+  -d '{"ref":"%s","user_id":"usr_123","amount_cents":10000,"transaction_id":"ch_123"}'`, base, key, ref)
+	s.render(c, http.StatusOK, "app", page{Title: app.Name, Notice: notice, Data: map[string]any{
+		"App": app, "Keys": keys, "Stats": stats, "NewKey": newKey, "Snippet": snippet, "Curl": curl,
+		"JoinURL": base + "/join/" + app.ID,
+	}})
+}
+
+func (s *server) createKey(c *gin.Context) {
+	key, err := s.svc.CreateAppKey(c.Request.Context(), account(c).ID, c.Param("app_id"))
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.showApp(c, c.Param("app_id"), key, "")
+}
+
+func (s *server) revokeKey(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("key_id"), 10, 64)
+	if err != nil {
+		s.failPage(c, refusal.NotFound("key_not_found", "there is no key %.32q", c.Param("key_id")))
+		return
+	}
+	if err := s.svc.RevokeAppKey(c.Request.Context(), account(c).ID, c.Param("app_id"), id); err != nil {
+		s.failPage(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/apps/"+c.Param("app_id")+"?notice=key_revoked")
+}
+
+// connectStripe sends the owner to Stripe's OAuth screens for the app.
+func (s *server) connectStripe(c *gin.Context) {
+	app, err := s.svc.OwnedApp(c.Request.Context(), account(c).ID, c.Param("app_id"))
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	u, err := s.svc.StripeConnectURL(app.ID)
+	if err != nil {
+		s.failPage(c, refusal.Invalid("stripe_not_configured", "Stripe Connect is not configured on this AgentLinks: %v", err))
+		return
+	}
+	c.Redirect(http.StatusSeeOther, u)
+}
+
+func (s *server) disconnectStripe(c *gin.Context) {
+	app, err := s.svc.OwnedApp(c.Request.Context(), account(c).ID, c.Param("app_id"))
+	if err == nil {
+		err = s.svc.DisconnectStripe(c.Request.Context(), app.ID)
+	}
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/apps/"+app.ID+"?notice=stripe_disconnect")
+}
+
+func (s *server) joinPage(c *gin.Context) {
+	p, err := s.svc.JoinablePage(c.Request.Context(), c.Param("app_id"))
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.render(c, http.StatusOK, "join", page{Title: "Join " + p.Name, Data: map[string]any{"Program": p}})
+}
+
+func (s *server) join(c *gin.Context) {
+	if _, err := s.svc.Join(c.Request.Context(), account(c), c.Param("app_id")); err != nil {
+		s.failPage(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/dashboard?notice=joined#program-"+c.Param("app_id"))
+}

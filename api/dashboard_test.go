@@ -1,0 +1,254 @@
+package api_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// browserish is a person at the dashboard: a cookie jar, and no redirects
+// followed, so that each answer can be checked.
+type browserish struct {
+	t      *testing.T
+	client *http.Client
+	email  string
+}
+
+var accountSeq atomic.Int64
+
+func newPerson(t *testing.T) *browserish {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	return &browserish{t: t, email: "person" + strconv.FormatInt(accountSeq.Add(1), 10) + "-" + strings.ToLower(t.Name()[:min(12, len(t.Name()))]) + "@example.com",
+		client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browserish) do(method, path string, form url.Values, headers ...string) (int, string, http.Header) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, srv.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(raw), res.Header
+}
+
+func (b *browserish) signUp() {
+	b.t.Helper()
+	if status, body, h := b.do("POST", "/signup", url.Values{"email": {b.email}, "password": {"correct horse"}}); status != 303 || h.Get("Location") != "/dashboard" {
+		b.t.Fatalf("sign up: %d %s %s", status, h.Get("Location"), body)
+	}
+}
+
+var appIDIn = regexp.MustCompile(`/apps/(app_[a-z0-9]+)`)
+var keyIn = regexp.MustCompile(`value="(sk_[a-z0-9]+)"`)
+
+// createApp creates an app on the dashboard; it returns its id and the key
+// shown once.
+func (b *browserish) createApp(name string) (string, string) {
+	b.t.Helper()
+	status, body, _ := b.do("POST", "/apps", url.Values{"name": {name}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}})
+	m, k := appIDIn.FindStringSubmatch(body), keyIn.FindStringSubmatch(body)
+	if status != 200 || m == nil || k == nil {
+		b.t.Fatalf("create app: %d %s", status, body)
+	}
+	return m[1], k[1]
+}
+
+func TestDashboardKeysAreShownOnceAndStoredHashed(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	appID, key := owner.createApp("Hashed")
+	// The key works for the API, once made.
+	expect(t, call(t, "GET", "/api/stats", key, nil), 200, "")
+	status, body, _ := owner.do("GET", "/apps/"+appID, nil)
+	if status != 200 || strings.Contains(body, key) || !strings.Contains(body, key[:7]) {
+		t.Fatalf("the app page must show the key's prefix, never the key again (status %d)", status)
+	}
+	var stored int
+	if err := database.Pool.QueryRow(context.Background(), "SELECT count(*) FROM api_keys WHERE app_id = $1 AND (key_hash = convert_to($2, 'UTF8') OR key_prefix = $2)", appID, key).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("the key is stored as it is: %d %v", stored, err)
+	}
+	// Revoked, it is refused.
+	var keyID string
+	if err := database.Pool.QueryRow(context.Background(), "SELECT id::text FROM api_keys WHERE app_id = $1", appID).Scan(&keyID); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := owner.do("POST", "/apps/"+appID+"/keys/"+keyID+"/revoke", url.Values{}); status != 303 {
+		t.Fatalf("revoke: %d", status)
+	}
+	expect(t, call(t, "GET", "/api/stats", key, nil), 401, "invalid_api_key")
+}
+
+// Owner A tries every owner route and action with owner B's ids: each is
+// a 404 and nothing of B's changes. A creator (not an owner) fares the same.
+func TestDashboardIsolatesOwners(t *testing.T) {
+	a, b := newPerson(t), newPerson(t)
+	a.signUp()
+	b.signUp()
+	bApp, bKey := b.createApp("B's shop")
+	var bKeyID string
+	if err := database.Pool.QueryRow(context.Background(), "SELECT id::text FROM api_keys WHERE app_id = $1", bApp).Scan(&bKeyID); err != nil {
+		t.Fatal(err)
+	}
+	aApp, _ := a.createApp("A's shop")
+	var aKeyID string
+	_ = database.Pool.QueryRow(context.Background(), "SELECT id::text FROM api_keys WHERE app_id = $1", aApp).Scan(&aKeyID)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/apps/" + bApp},
+		{"POST", "/apps/" + bApp + "/keys"},
+		{"POST", "/apps/" + bApp + "/keys/" + bKeyID + "/revoke"},
+		{"POST", "/apps/" + aApp + "/keys/" + bKeyID + "/revoke"}, // B's key under A's app
+		{"POST", "/apps/" + bApp + "/stripe/connect"},
+		{"POST", "/apps/" + bApp + "/stripe/disconnect"},
+	} {
+		var form url.Values
+		if r.method == "POST" {
+			form = url.Values{}
+		}
+		for who, p := range map[string]*browserish{"owner A": a} {
+			if status, body, _ := p.do(r.method, r.path, form); status != 404 || strings.Contains(body, "B&#39;s shop") || strings.Contains(body, "B's shop") {
+				t.Errorf("%s: %s %s answered %d", who, r.method, r.path, status)
+			}
+		}
+	}
+	var keys, active int
+	if err := database.Pool.QueryRow(context.Background(), "SELECT count(*), count(*) FILTER (WHERE revoked_at IS NULL) FROM api_keys WHERE app_id = $1", bApp).Scan(&keys, &active); err != nil || keys != 1 || active != 1 {
+		t.Fatalf("B's keys changed: %d keys, %d active (%v)", keys, active, err)
+	}
+	expect(t, call(t, "GET", "/api/stats", bKey, nil), 200, "")
+	// A's dashboard lists only A's app.
+	if _, body, _ := a.do("GET", "/dashboard", nil); strings.Contains(body, bApp) || !strings.Contains(body, aApp) {
+		t.Fatal("A's dashboard shows B's app, or not A's")
+	}
+	// A creator who owns nothing gets the same 404s.
+	creator := newPerson(t)
+	creator.signUp()
+	if status, _, _ := creator.do("POST", "/join/"+bApp, url.Values{}); status != 303 {
+		t.Fatalf("join: %d", status)
+	}
+	if status, _, _ := creator.do("GET", "/apps/"+bApp, nil); status != 404 {
+		t.Fatalf("a creator in B's program opened B's app page: %d", status)
+	}
+	// Signed out, the pages send to the login page.
+	stranger := newPerson(t)
+	if status, _, h := stranger.do("GET", "/apps/"+bApp, nil); status != 303 || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("signed out: %d %s", status, h.Get("Location"))
+	}
+}
+
+func TestDashboardRefusesCrossSiteForms(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	before := ownedApps(t, owner.email)
+	for _, h := range [][]string{
+		{"Sec-Fetch-Site", "cross-site"},
+		{"Origin", "https://evil.example"},
+	} {
+		status, _, _ := owner.do("POST", "/apps", url.Values{"name": {"Evil"}, "commission_percent": {"90"}, "hold_days": {"0"}, "cookie_days": {"60"}}, h...)
+		if status != 403 {
+			t.Errorf("a form posted with %s: %s answered %d", h[0], h[1], status)
+		}
+	}
+	if ownedApps(t, owner.email) != before {
+		t.Fatal("a cross-site form post created an app")
+	}
+	// The same form from the dashboard itself works.
+	if status, _, _ := owner.do("POST", "/apps", url.Values{"name": {"Mine"}, "commission_percent": {"10"}, "hold_days": {"0"}, "cookie_days": {"60"}},
+		"Sec-Fetch-Site", "same-origin"); status != 200 {
+		t.Fatalf("a same-origin form: %d", status)
+	}
+}
+
+func ownedApps(t *testing.T, email string) int {
+	var n int
+	if err := database.Pool.QueryRow(context.Background(), "SELECT count(*) FROM apps JOIN users ON users.id = apps.owner_id WHERE users.email = $1", email).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestLoginIsLimitedAndSessionsEnd(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	attacker := newPerson(t)
+	for i := 1; i <= 5; i++ {
+		if status, body, _ := attacker.do("POST", "/login", url.Values{"email": {owner.email}, "password": {"wrong password"}}); status != 401 || !strings.Contains(body, "not right") {
+			t.Fatalf("wrong password %d: %d", i, status)
+		}
+	}
+	status, body, h := attacker.do("POST", "/login", url.Values{"email": {owner.email}, "password": {"correct horse"}})
+	if status != 429 || h.Get("Retry-After") == "" || !strings.Contains(body, "Too many attempts") {
+		t.Fatalf("the 6th attempt in a minute: %d %q", status, h.Get("Retry-After"))
+	}
+	// Unknown email and wrong password answer alike.
+	other := newPerson(t)
+	_, unknown, _ := other.do("POST", "/login", url.Values{"email": {"nobody-here@example.com"}, "password": {"whatever1"}})
+	if !strings.Contains(unknown, "the email or the password is not right") {
+		t.Fatal("an unknown email is answered differently from a wrong password")
+	}
+
+	// A second session of an owner ends when the password changes; the
+	// session that changed it goes on. (This owner's logins are not limited:
+	// the limit is per account.)
+	owner = newPerson(t)
+	owner.signUp()
+	second := &browserish{t: t, email: owner.email}
+	jar, _ := cookiejar.New(nil)
+	second.client = &http.Client{Jar: jar, CheckRedirect: owner.client.CheckRedirect}
+	if status, _, _ := second.do("POST", "/login", url.Values{"email": {owner.email}, "password": {"correct horse"}}); status != 303 {
+		t.Fatalf("second login: %d", status)
+	}
+	if status, _, _ := second.do("GET", "/dashboard", nil); status != 200 {
+		t.Fatalf("second session: %d", status)
+	}
+	if status, _, h := owner.do("POST", "/account/password", url.Values{"current_password": {"correct horse"}, "password": {"battery staple"}}); status != 303 || h.Get("Location") != "/account?notice=password" {
+		t.Fatalf("change password: %d %s", status, h.Get("Location"))
+	}
+	if status, _, h := second.do("GET", "/dashboard", nil); status != 303 || !strings.HasPrefix(h.Get("Location"), "/login") {
+		t.Fatalf("the other session after a password change: %d %s", status, h.Get("Location"))
+	}
+	if status, _, _ := owner.do("GET", "/dashboard", nil); status != 200 {
+		t.Fatalf("the session that changed the password: %d", status)
+	}
+	// Logout ends it; its cookie no longer opens anything.
+	cookies := owner.client.Jar.Cookies(mustURL(srv.URL))
+	if status, _, _ := owner.do("POST", "/logout", url.Values{}); status != 303 {
+		t.Fatalf("logout: %d", status)
+	}
+	replay := &browserish{t: t}
+	jar2, _ := cookiejar.New(nil)
+	jar2.SetCookies(mustURL(srv.URL), cookies)
+	replay.client = &http.Client{Jar: jar2, CheckRedirect: owner.client.CheckRedirect}
+	if status, _, _ := replay.do("GET", "/dashboard", nil); status != 303 {
+		t.Fatalf("the logged-out session's cookie still opens the dashboard: %d", status)
+	}
+	var n int
+	if err := database.Pool.QueryRow(context.Background(), "SELECT count(*) FROM users WHERE email = $1 AND password_hash LIKE '$argon2id$%'", owner.email).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the password is not stored as an argon2id hash: %d %v", n, err)
+	}
+}
+
+func mustURL(s string) *url.URL {
+	u, _ := url.Parse(s)
+	return u
+}

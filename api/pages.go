@@ -1,0 +1,167 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/refusal"
+	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/web"
+)
+
+// pages are the dashboard's templates, each parsed with the layout.
+type pages struct {
+	byName map[string]*template.Template
+	static http.Handler
+}
+
+func newPages() *pages {
+	funcs := template.FuncMap{
+		"percent": service.Percent,
+		"money":   money,
+		"hold":    func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
+		"date": func(v any) string {
+			switch t := v.(type) {
+			case time.Time:
+				return t.UTC().Format("2 Jan 2006")
+			case *time.Time:
+				if t != nil {
+					return t.UTC().Format("2 Jan 2006")
+				}
+			}
+			return ""
+		},
+		// A creator's link goes to the app's own site: its first allowed
+		// origin, else the bare ?ref= to put on any of its links.
+		"refLink": func(app db.App, ref string) string {
+			if len(app.AllowedOrigins) > 0 {
+				return app.AllowedOrigins[0] + "/?ref=" + ref
+			}
+			return "?ref=" + ref
+		},
+	}
+	p := &pages{byName: map[string]*template.Template{}, static: http.FileServerFS(web.Static)}
+	names, err := fs.Glob(web.Templates, "*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, n := range names {
+		if n == "layout.html" {
+			continue
+		}
+		t := template.Must(template.New(n).Funcs(funcs).ParseFS(web.Templates, "layout.html", n))
+		p.byName[strings.TrimSuffix(n, ".html")] = t
+	}
+	return p
+}
+
+// page is what every page gets; Data is the page's own.
+type page struct {
+	Title   string
+	Account *service.Account
+	Error   string
+	Notice  string
+	Data    any
+}
+
+// render answers a page, rendered in full before anything is written so
+// that a template error is a 500, not half a page.
+func (s *server) render(c *gin.Context, status int, name string, p page) {
+	if a, ok := c.Get(accountKey); ok {
+		acct := a.(service.Account)
+		p.Account = &acct
+	}
+	t := s.pages.byName[name]
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", flatten(p)); err != nil {
+		_ = c.Error(err)
+		c.AbortWithStatus(http.StatusInternalServerError)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Header("X-Frame-Options", "DENY")
+	// form-action covers the redirect to Stripe's OAuth screens that the
+	// Connect Stripe form answers with.
+	c.Header("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "+
+		"frame-ancestors 'none'; form-action 'self' "+originOf(s.svc.Stripe.ConnectBaseURL()))
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+// flatten makes the page's own fields reachable at the top of the
+// template, beside the layout's.
+func flatten(p page) map[string]any {
+	m := map[string]any{"Title": p.Title, "Account": p.Account, "Error": p.Error, "Notice": p.Notice}
+	if d, ok := p.Data.(map[string]any); ok {
+		for k, v := range d {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// failPage answers a refusal or an error as a page: a refusal keeps its
+// status and says what to do; anything else is a logged 500.
+func (s *server) failPage(c *gin.Context, err error) {
+	var re *refusal.Error
+	if errors.As(err, &re) {
+		title := map[refusal.Kind]string{refusal.KindNotFound: "Not found", refusal.KindUnauthorized: "Not allowed",
+			refusal.KindConflict: "Already done", refusal.KindInvalid: "That did not work"}[re.Kind]
+		s.render(c, statusOf[re.Kind], "error", page{Title: title, Data: map[string]any{"Message": re.Message}})
+		c.Abort()
+		return
+	}
+	_ = c.Error(err)
+	s.render(c, http.StatusInternalServerError, "error", page{Title: "Something went wrong",
+		Data: map[string]any{"Message": "Something went wrong on our side. Try again in a moment."}})
+	c.Abort()
+}
+
+// money is cents as an amount in the currency: 285050 usd → $2,850.50.
+func money(cents int64, currency string) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	whole := fmt.Sprint(cents / 100)
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	symbol := map[string]string{"usd": "$", "eur": "€", "gbp": "£"}[currency]
+	if symbol == "" {
+		return fmt.Sprintf("%s%s.%02d %s", sign, whole, cents%100, strings.ToUpper(currency))
+	}
+	return fmt.Sprintf("%s%s%s.%02d", sign, symbol, whole, cents%100)
+}
+
+func holdText(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0 && d > 0:
+		n := d / (24 * time.Hour)
+		if n == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", n)
+	case d == 0:
+		return "no hold"
+	}
+	return d.String()
+}
+
+// originOf is scheme://host of a URL, for a CSP source.
+func originOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
+}

@@ -1,0 +1,218 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/agentlinks/agentlinks/internal/programs"
+)
+
+// stripeOAuth answers Connect's OAuth as Stripe does, with the owner's
+// consent already given: authorize sends the browser back to the
+// redirect_uri with a code, and token exchanges that code for an account.
+type stripeOAuth struct{}
+
+func (stripeOAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	switch r.URL.Path {
+	case "/oauth/authorize":
+		back, err := url.Parse(r.Form.Get("redirect_uri"))
+		if err != nil || r.Form.Get("client_id") != "ca_web" || r.Form.Get("state") == "" {
+			http.Error(w, "bad authorize request", http.StatusBadRequest)
+			return
+		}
+		q := back.Query()
+		q.Set("code", "ac_web")
+		q.Set("state", r.Form.Get("state"))
+		q.Set("scope", "read_write")
+		back.RawQuery = q.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
+	case "/oauth/token":
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostForm.Get("code") != "ac_web" {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"invalid_grant","error_description":"no such code"}`)
+			return
+		}
+		fmt.Fprint(w, `{"access_token":"sk_test_x","livemode":false,"token_type":"bearer","stripe_user_id":"acct_web_demo","scope":"read_write"}`)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// shot saves a screenshot of the page as name.png in the test's artifact
+// directory (go test ./web -run Dashboard -artifacts -outputdir DIR keeps
+// them), at the viewport's size.
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.ArtifactDir()
+	if d := os.Getenv("SCREENSHOT_DIR"); d != "" {
+		dir = d
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		t.Fatalf("%s: %v", sel, err)
+	}
+	return strings.TrimSpace(v)
+}
+
+func at(t *testing.T, ctx context.Context, path string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err == nil && strings.HasPrefix(strings.TrimPrefix(loc, apiURL), path) {
+			return
+		}
+		if time.Now().After(deadline) {
+			body, _ := chromedp.Run(ctx, chromedp.Text("body"))
+			t.Fatalf("want the page at %s, the browser is at %s (%v):\n%s", path, loc, err, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// An owner signs up, creates an app, connects Stripe and installs the
+// snippet on the demo shop; a creator joins and shares the link; a visit,
+// a signup and a purchase show on both dashboards, and the creator's
+// balance moves from pending to available after a short hold.
+func TestDashboardOwnerAndCreator(t *testing.T) {
+	owner := tabFor(t, 3*time.Minute)
+	do(t, owner, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/signup"))
+	shot(t, owner, "01-signup")
+	ownerEmail := fmt.Sprintf("owner-%d@example.com", time.Now().UnixNano())
+	do(t, owner,
+		chromedp.SendKeys(`input[name=email]`, ownerEmail),
+		chromedp.SendKeys(`input[name=password]`, "owner password"),
+		chromedp.Click(`main button[type=submit]`))
+	at(t, owner, "/dashboard")
+	shot(t, owner, "02-owner-dashboard-empty")
+
+	do(t, owner, chromedp.Click(`a[href="/apps/new"]`))
+	at(t, owner, "/apps/new")
+	do(t, owner,
+		chromedp.SendKeys(`input[name=name]`, "Demo Shop"),
+		chromedp.SetValue(`input[name=commission_percent]`, "30"),
+		chromedp.SetValue(`input[name=hold_days]`, "14"),
+		chromedp.Click(`main button[type=submit]`))
+	if err := chromedp.Do(owner, chromedp.WaitVisible(`#new-key`)); err != nil {
+		shot(t, owner, "03-app-created-failed")
+		t.Fatalf("no new key shown after creating the app: %v\n%s", err, text(t, owner, "main"))
+	}
+	shot(t, owner, "03-app-created")
+	key, err := chromedp.Run(owner, chromedp.Value(`#new-key`))
+	if err != nil || !strings.HasPrefix(key, "sk_") {
+		t.Fatalf("the new key is shown once: %q %v", key, err)
+	}
+	snippet := text(t, owner, `#snippet`)
+	var appID string
+	if i := strings.Index(snippet, `data-app-id="`); i >= 0 {
+		appID = strings.SplitN(snippet[i+len(`data-app-id="`):], `"`, 2)[0]
+	}
+	if !strings.HasPrefix(appID, "app_") || !strings.Contains(snippet, apiURL+"/agentlinks.js") {
+		t.Fatalf("the install snippet: %s", snippet)
+	}
+	// A few seconds' hold, so that the release is seen here (the form
+	// takes whole days).
+	if _, err := stack.DB.Pool.Exec(context.Background(), "UPDATE apps SET hold_seconds = 4 WHERE id = $1", appID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Connect Stripe: Stripe's OAuth (a local double) sends the owner back.
+	do(t, owner, chromedp.Click(`form[action$="/stripe/connect"] button`))
+	at(t, owner, "/apps/"+appID)
+	eventually(t, "Stripe shown connected", func() bool { return strings.Contains(text(t, owner, `main`), "acct_web_demo") })
+	shot(t, owner, "04-stripe-connected")
+
+	// The owner installs the snippet on the demo shop and allows its site.
+	site := shop(t, appID, "www.dash.agentlinks.test")
+	if _, err := programs.SetAllowedOrigins(context.Background(), stack.DB.Pool, appID, []string{site}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A creator joins from the program's join page.
+	creator := tabFor(t, 3*time.Minute)
+	do(t, creator, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/join/"+appID))
+	shot(t, creator, "05-join")
+	do(t, creator,
+		chromedp.SendKeys(`input[name=email]`, "creator-"+ownerEmail),
+		chromedp.SendKeys(`input[name=password]`, "creator password"),
+		chromedp.Click(`main button[type=submit]`))
+	// Signed up, the creator is back on the join page, now with its button.
+	do(t, creator, chromedp.WaitVisible(`form[action="/join/`+appID+`"]`), chromedp.Click(`form[action="/join/`+appID+`"] button`))
+	at(t, creator, "/dashboard")
+	link, err := chromedp.Run(creator, chromedp.Value(`#program-`+appID+` input[readonly]`))
+	if err != nil || !strings.HasPrefix(link, site+"/?ref=") {
+		t.Fatalf("the creator's link: %q %v", link, err)
+	}
+	ref := strings.TrimPrefix(link, site+"/?ref=")
+	shot(t, creator, "06-creator-joined")
+
+	// A visitor follows the link, signs up on the shop, and buys: the app's
+	// backend reports the purchase with its secret key (the guide's way).
+	visitor := tab(t)
+	do(t, visitor, chromedp.Navigate(link), loaded(visitor))
+	do(t, visitor, chromedp.Navigate(site+"/signup"), loaded(visitor),
+		chromedp.SendKeys(`#user_id`, "usr_dash"),
+		chromedp.SendKeys(`#email`, "buyer@example.com"),
+		chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible(`#result[data-done]`))
+	body, _ := json.Marshal(map[string]any{"ref": ref, "user_id": "usr_dash", "amount_cents": 10000, "transaction_id": "ch_dash"})
+	req, _ := http.NewRequest("POST", apiURL+"/api/track/conversion", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 201 {
+		t.Fatalf("the backend's conversion: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	// Both dashboards show it within seconds.
+	eventually(t, "the owner sees the click, signup and purchase", func() bool {
+		do(t, owner, chromedp.Navigate(apiURL+"/apps/"+appID))
+		m := text(t, owner, `main`)
+		return strings.Contains(m, "Clicks · 30 days\n1") || (strings.Contains(m, "$30.00") && strings.Contains(m, "$100.00 in sales"))
+	})
+	shot(t, owner, "07-app-activity")
+	eventually(t, "the creator sees a pending commission", func() bool {
+		do(t, creator, chromedp.Navigate(apiURL+"/dashboard"))
+		return text(t, creator, `#program-`+appID+` [data-balance=pending]`) == "$28.50" &&
+			text(t, creator, `#program-`+appID+` [data-stat=signups]`) == "1" && text(t, creator, `#program-`+appID+` [data-stat=clicks]`) == "1"
+	})
+	shot(t, creator, "08-creator-pending")
+	eventually(t, "the hold ends and the commission is available", func() bool {
+		do(t, creator, chromedp.Navigate(apiURL+"/dashboard"))
+		return text(t, creator, `#program-`+appID+` [data-balance=available]`) == "$28.50" &&
+			text(t, creator, `#program-`+appID+` [data-balance=pending]`) == "$0.00"
+	})
+	shot(t, creator, "09-creator-available")
+	do(t, creator, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(apiURL+"/dashboard"))
+	shot(t, creator, "10-creator-phone")
+
+	// Logged out, the dashboard sends to the login page.
+	do(t, owner, chromedp.Click(`form[action="/logout"] button`))
+	at(t, owner, "/login")
+	shot(t, owner, "11-login")
+}
