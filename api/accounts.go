@@ -287,4 +287,6 @@ var notices = map[string]string{
 	"stripe_connected":  "Stripe is connected: paid invoices of referred customers are credited.",
 	"stripe_disconnect": "Stripe is disconnected.",
 	"joined":            "You joined the program. Share your link below.",
+	"moved":             "The customer is moved: their next conversions are credited to the new creator.",
+	"settings":          "Settings saved. New conversions use them; recorded ones keep theirs.",
 }

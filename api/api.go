@@ -50,6 +50,9 @@ type Deps struct {
 	TrustedProxies []string
 	// PublicURL is where browsers reach this API (the snippet, join links).
 	PublicURL string
+	// TemporalUIURL and TemporalNamespace make the links from a conversion
+	// to its workflow in the Temporal UI.
+	TemporalUIURL, TemporalNamespace string
 	// Sessions keeps the dashboard's sessions; nil makes one over the
 	// service's database that never sweeps expired sessions (NewSessions).
 	Sessions *scs.SessionManager
@@ -80,6 +83,12 @@ func New(d Deps) http.Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
+	if d.TemporalUIURL == "" {
+		d.TemporalUIURL = "http://localhost:8233"
+	}
+	if d.TemporalNamespace == "" {
+		d.TemporalNamespace = "default"
+	}
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = 15 * time.Second
 	}
@@ -88,7 +97,7 @@ func New(d Deps) http.Handler {
 	}
 	s := &server{svc: d.Service, log: d.Logger, metrics: newMetrics(d.Registry),
 		perIP: ratelimit.New(d.RateLimitPerMinute), perRef: ratelimit.New(10 * d.RateLimitPerMinute),
-		pages: newPages(), sessions: d.Sessions, origins: http.NewCrossOriginProtection(),
+		pages: newPages(d.TemporalUIURL, d.TemporalNamespace), sessions: d.Sessions, origins: http.NewCrossOriginProtection(),
 		// Login: the sixth attempt for one account within a minute is
 		// refused; an address gets more (an office shares one).
 		loginIP: ratelimit.New(30), loginAccount: ratelimit.New(5), publicURL: d.PublicURL}

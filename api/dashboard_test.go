@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"encoding/csv"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/agentlinks/agentlinks/internal/programs"
 )
 
 // browserish is a person at the dashboard: a cookie jar, and no redirects
@@ -80,7 +84,7 @@ func TestDashboardKeysAreShownOnceAndStoredHashed(t *testing.T) {
 	appID, key := owner.createApp("Hashed")
 	// The key works for the API, once made.
 	expect(t, call(t, "GET", "/api/stats", key, nil), 200, "")
-	status, body, _ := owner.do("GET", "/apps/"+appID, nil)
+	status, body, _ := owner.do("GET", "/apps/"+appID+"/setup", nil)
 	if status != 200 || strings.Contains(body, key) || !strings.Contains(body, key[:7]) {
 		t.Fatalf("the app page must show the key's prefix, never the key again (status %d)", status)
 	}
@@ -251,4 +255,187 @@ func TestLoginIsLimitedAndSessionsEnd(t *testing.T) {
 func mustURL(s string) *url.URL {
 	u, _ := url.Parse(s)
 	return u
+}
+
+// A referred customer moved to another creator: the next conversion is the
+// new creator's, the recorded one stays, the move is kept with who made
+// it, and the rollups still agree with the rows.
+func TestDashboardMovesACustomer(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	appID, key := owner.createApp("Moves")
+	first, err := programs.Enroll(context.Background(), database.Pool, appID, "first-"+appID+"@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := programs.Enroll(context.Background(), database.Pool, appID, "second-"+appID+"@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, call(t, "POST", "/api/track/signup", "", map[string]any{"ref": first.RefCode, "user_id": "usr_move"}), 201, "")
+	a := call(t, "POST", "/api/track/conversion", key, map[string]any{"ref": first.RefCode, "user_id": "usr_move", "amount_cents": 10000, "transaction_id": "t_move_1"})
+	expect(t, a, 201, "")
+
+	// Refused moves say why on the page and change nothing.
+	for _, f := range []url.Values{
+		{"user_id": {"usr_move"}, "ref": {"nosuchref"}},
+		{"user_id": {"usr_nobody"}, "ref": {second.RefCode}},
+		{"user_id": {"usr_move"}, "ref": {first.RefCode}},
+	} {
+		if status, body, _ := owner.do("POST", "/apps/"+appID+"/customers/move", f); status == 303 || !strings.Contains(body, `class="notice error"`) {
+			t.Errorf("move %v: want the reason on the page, got %d", f, status)
+		}
+	}
+	if status, _, h := owner.do("POST", "/apps/"+appID+"/customers/move", url.Values{"user_id": {"usr_move"}, "ref": {strings.ToUpper(second.RefCode)}}); status != 303 || !strings.Contains(h.Get("Location"), "notice=moved") {
+		t.Fatalf("move: %d %s", status, h.Get("Location"))
+	}
+	b := call(t, "POST", "/api/track/conversion", key, map[string]any{"ref": first.RefCode, "user_id": "usr_move", "amount_cents": 10000, "transaction_id": "t_move_2"})
+	expect(t, b, 201, "")
+	if b.str("ref") != second.RefCode {
+		t.Fatalf("the conversion after the move should be the new creator's (%s), got %s", second.RefCode, b.raw)
+	}
+	var creator string
+	if err := database.Pool.QueryRow(context.Background(), "SELECT creator_id FROM conversions WHERE id = $1", a.str("conversion_id")).Scan(&creator); err != nil || creator != first.CreatorID {
+		t.Fatalf("the recorded conversion moved with the customer: %s (%v)", creator, err)
+	}
+	var by, from string
+	if err := database.Pool.QueryRow(context.Background(), `SELECT u.email, m.from_creator_id FROM referral_moves m JOIN users u ON u.id = m.moved_by WHERE m.app_id = $1`, appID).Scan(&by, &from); err != nil || by != owner.email || from != first.CreatorID {
+		t.Fatalf("the move is kept with who made it: %q %q, want %q %q (%v)", by, from, owner.email, first.CreatorID, err)
+	}
+	// An unattributed customer (a conversion without a signup) gets a creator.
+	expect(t, call(t, "POST", "/api/track/conversion", key, map[string]any{"ref": first.RefCode, "user_id": "usr_direct", "amount_cents": 500}), 201, "")
+	if status, _, _ := owner.do("POST", "/apps/"+appID+"/customers/move", url.Values{"user_id": {"usr_direct"}, "ref": {second.RefCode}}); status != 303 {
+		t.Fatalf("assign an unattributed customer: %d", status)
+	}
+	if _, body, _ := owner.do("GET", "/apps/"+appID, nil); !strings.Contains(body, "usr_direct") || !strings.Contains(body, "nobody") {
+		t.Fatal("the overview lists the moves, an unattributed customer's as from nobody")
+	}
+	checkLedger(t)
+}
+
+// CSV exports: every conversion and creator of the program, cells that a
+// spreadsheet would run as formulas escaped, and only for the owner.
+func TestDashboardExportsCSV(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	appID, key := owner.createApp("Export")
+	en, err := programs.Enroll(context.Background(), database.Pool, appID, "=HYPERLINK(\"http://evil\")@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, user := range []string{"+cmd|' /C calc'!A0", "usr_plain", "@SUM(1+1)", "-2+3"} {
+		expect(t, call(t, "POST", "/api/track/conversion", key, map[string]any{"ref": en.RefCode, "user_id": user, "amount_cents": 1000 + i, "transaction_id": fmt.Sprintf("t_csv_%d", i)}), 201, "")
+	}
+	status, body, h := owner.do("GET", "/apps/"+appID+"/export/conversions.csv", nil)
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/csv") {
+		t.Fatalf("conversions.csv: %d %s", status, h.Get("Content-Type"))
+	}
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil || len(rows) != 5 {
+		t.Fatalf("want a header and 4 conversions, got %d rows (%v)", len(rows), err)
+	}
+	for _, r := range rows[1:] {
+		for _, cell := range r {
+			if cell != "" && strings.ContainsRune("=+-@", rune(cell[0])) {
+				t.Fatalf("a cell a spreadsheet would run as a formula: %q in %v", cell, r)
+			}
+		}
+	}
+	if rows[1][4] != "'+cmd|' /C calc'!A0" || rows[1][3] != "'=HYPERLINK(\"http://evil\")@example.com" || rows[1][7] != "10.00" {
+		t.Fatalf("the first conversion's cells: %v", rows[1])
+	}
+	_, body, _ = owner.do("GET", "/apps/"+appID+"/export/creators.csv", nil)
+	if rows, _ := csv.NewReader(strings.NewReader(body)).ReadAll(); len(rows) != 2 || rows[1][1][0] != '\'' || rows[1][5] != "4" {
+		t.Fatalf("creators.csv: %v", rows)
+	}
+	other := newPerson(t)
+	other.signUp()
+	for _, p := range []string{"/apps/" + appID + "/export/conversions.csv", "/apps/" + appID + "/export/creators.csv", "/apps/" + appID + "/setup"} {
+		if status, body, _ := other.do("GET", p, nil); status != 404 || strings.Contains(body, "usr_plain") {
+			t.Errorf("another owner: GET %s answered %d", p, status)
+		}
+	}
+	if status, _, _ := other.do("POST", "/apps/"+appID+"/customers/move", url.Values{"user_id": {"usr_plain"}, "ref": {en.RefCode}}); status != 404 {
+		t.Errorf("another owner moved a customer: %d", status)
+	}
+	if status, _, _ := other.do("POST", "/apps/"+appID+"/settings", url.Values{"name": {"Stolen"}, "commission_percent": {"99"},
+		"hold_days": {"0"}, "cookie_days": {"1"}, "min_payout": {"0"}}); status != 404 {
+		t.Errorf("another owner changed the settings: %d", status)
+	}
+	if app, _ := programs.GetApp(context.Background(), database.Pool, appID); app.Name != "Export" || app.CommissionBps != 3000 {
+		t.Fatalf("another owner's post changed the app: %+v", app)
+	}
+}
+
+func TestDashboardSettingsAndOperatorPage(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	appID, _ := owner.createApp("Settings")
+	status, body, _ := owner.do("POST", "/apps/"+appID+"/settings", url.Values{"name": {"Renamed"}, "commission_percent": {"12.5"},
+		"hold_days": {"30"}, "cookie_days": {"90"}, "min_payout": {"25.50"}, "allowed_origins": {"https://Shop.Example.com/\nhttp://localhost:3000"}, "keyless": {"on"}})
+	if status != 303 {
+		t.Fatalf("save settings: %d %s", status, body)
+	}
+	app, _ := programs.GetApp(context.Background(), database.Pool, appID)
+	if app.Name != "Renamed" || app.CommissionBps != 1250 || app.HoldSeconds != 30*86400 || app.CookieDays != 90 || app.MinPayoutCents != 2550 ||
+		!app.KeylessConversions || len(app.AllowedOrigins) != 2 || app.AllowedOrigins[0] != "https://shop.example.com" {
+		t.Fatalf("saved settings: %+v", app)
+	}
+	for _, bad := range []url.Values{
+		{"name": {"X"}, "commission_percent": {"120"}, "hold_days": {"1"}, "cookie_days": {"1"}, "min_payout": {"0"}},
+		{"name": {"X"}, "commission_percent": {"10"}, "hold_days": {"1"}, "cookie_days": {"1"}, "min_payout": {"0"}, "allowed_origins": {"shop.example.com/path"}},
+		{"name": {"X"}, "commission_percent": {"10"}, "hold_days": {"1"}, "cookie_days": {"1"}, "min_payout": {"1.234"}},
+	} {
+		if status, body, _ := owner.do("POST", "/apps/"+appID+"/settings", bad); status != 422 || !strings.Contains(body, `class="notice error"`) {
+			t.Errorf("settings %v: want 422 with the reason, got %d", bad, status)
+		}
+	}
+	if app2, _ := programs.GetApp(context.Background(), database.Pool, appID); app2.Name != "Renamed" {
+		t.Fatal("refused settings changed the app")
+	}
+	// The operator's page is an operator's only.
+	if status, _, _ := owner.do("GET", "/operator", nil); status != 404 {
+		t.Fatalf("an owner opened the operator page: %d", status)
+	}
+	op := newPerson(t)
+	if _, err := svc.CreateAccount(context.Background(), op.email, "operator password", true); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := op.do("POST", "/login", url.Values{"email": {op.email}, "password": {"operator password"}}); status != 303 {
+		t.Fatalf("operator login: %d", status)
+	}
+	if status, body, _ := op.do("GET", "/operator", nil); status != 200 || !strings.Contains(body, "Parked Stripe events") || !strings.Contains(body, "Platform fee revenue") {
+		t.Fatalf("the operator page: %d", status)
+	}
+}
+
+// A creator sees every commission taken back or flagged, with why.
+func TestCreatorSeesReversalsWithTheirReason(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	appID, key := owner.createApp("Reversals")
+	creator := newPerson(t)
+	creator.signUp()
+	if status, _, _ := creator.do("POST", "/join/"+appID, url.Values{}); status != 303 {
+		t.Fatalf("join: %d", status)
+	}
+	var ref string
+	if err := database.Pool.QueryRow(context.Background(), `SELECT rc.code FROM ref_codes rc JOIN creators c ON c.id = rc.creator_id
+		JOIN users u ON u.id = c.user_id WHERE u.email = $1 AND rc.app_id = $2`, creator.email, appID).Scan(&ref); err != nil {
+		t.Fatal(err)
+	}
+	// A signup with the creator's own email is flagged as a self-referral.
+	expect(t, call(t, "POST", "/api/track/signup", "", map[string]any{"ref": ref, "user_id": "usr_self", "email": creator.email}), 201, "")
+	expect(t, call(t, "POST", "/api/track/conversion", key, map[string]any{"ref": ref, "user_id": "usr_self", "amount_cents": 4000, "transaction_id": "t_self"}), 201, "")
+	expect(t, call(t, "POST", "/api/track/conversion", key, map[string]any{"ref": ref, "user_id": "usr_buyer", "amount_cents": 10000, "transaction_id": "t_rev"}), 201, "")
+	expect(t, call(t, "POST", "/api/track/refund", key, map[string]any{"ref": ref, "amount_cents": 5000, "transaction_id": "t_rev"}), 200, "")
+	status, body, _ := creator.do("GET", "/dashboard", nil)
+	if status != 200 || !strings.Contains(body, "Taken back or flagged") || !strings.Contains(body, "<td>refund</td>") ||
+		!strings.Contains(body, "flagged: self-referral") || !strings.Contains(body, "$14.25") {
+		t.Fatalf("the creator's reversals: %d\n%s", status, body)
+	}
+	// The same program's owner page is not the creator's.
+	if status, _, _ := creator.do("GET", "/apps/"+appID, nil); status != 404 {
+		t.Fatalf("the creator opened the owner's page: %d", status)
+	}
 }

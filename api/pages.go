@@ -25,11 +25,35 @@ type pages struct {
 	static http.Handler
 }
 
-func newPages() *pages {
+func newPages(temporalUI, namespace string) *pages {
 	funcs := template.FuncMap{
 		"percent": service.Percent,
 		"money":   money,
 		"hold":    func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
+		"days": func(secs int64) string {
+			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
+		},
+		"amount":   decimal,
+		"upper":    strings.ToUpper,
+		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 15:04 UTC") },
+		"rate": func(conversions, clicks int64) string {
+			if clicks == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f%%", 100*float64(conversions)/float64(clicks))
+		},
+		"refundKind": func(key string, clawback bool) string {
+			switch {
+			case strings.HasPrefix(key, "stripe:dp_"):
+				return "dispute"
+			case clawback:
+				return "refund after release (clawback)"
+			}
+			return "refund"
+		},
+		"workflowURL": func(id string) string {
+			return strings.TrimRight(temporalUI, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(id)
+		},
 		"date": func(v any) string {
 			switch t := v.(type) {
 			case time.Time:

@@ -72,7 +72,7 @@ func (s *server) stripeCallback(c *gin.Context) {
 				Data: map[string]any{"Message": "Stripe did not connect the account (" + err.Error() + "). Start again from your app's page."}})
 			return
 		}
-		c.Redirect(http.StatusSeeOther, "/apps/"+appID+"?notice=stripe_connected")
+		c.Redirect(http.StatusSeeOther, "/apps/"+appID+"/setup?notice=stripe_connected")
 		return
 	}
 	switch {

@@ -208,3 +208,52 @@ func (q *Queries) SetAppAllowedOrigins(ctx context.Context, arg SetAppAllowedOri
 	)
 	return i, err
 }
+
+const updateAppSettings = `-- name: UpdateAppSettings :one
+UPDATE apps SET name = $1, commission_bps = $2, hold_seconds = $3,
+    cookie_days = $4, min_payout_cents = $5,
+    allowed_origins = $6, keyless_conversions = $7
+WHERE id = $8
+RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
+`
+
+type UpdateAppSettingsParams struct {
+	Name               string
+	CommissionBps      int32
+	HoldSeconds        int64
+	CookieDays         int32
+	MinPayoutCents     int64
+	AllowedOrigins     []string
+	KeylessConversions bool
+	ID                 string
+}
+
+func (q *Queries) UpdateAppSettings(ctx context.Context, arg UpdateAppSettingsParams) (App, error) {
+	row := q.db.QueryRow(ctx, updateAppSettings,
+		arg.Name,
+		arg.CommissionBps,
+		arg.HoldSeconds,
+		arg.CookieDays,
+		arg.MinPayoutCents,
+		arg.AllowedOrigins,
+		arg.KeylessConversions,
+		arg.ID,
+	)
+	var i App
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.CommissionBps,
+		&i.HoldSeconds,
+		&i.Currency,
+		&i.CookieDays,
+		&i.KeylessConversions,
+		&i.MinPayoutCents,
+		&i.AllowedOrigins,
+		&i.CreatedAt,
+		&i.StripeAccountID,
+		&i.StripeConnectedAt,
+		&i.OwnerID,
+	)
+	return i, err
+}

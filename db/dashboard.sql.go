@@ -8,7 +8,201 @@ package db
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const countRefSignup = `-- name: CountRefSignup :exec
+INSERT INTO ref_daily AS d (ref_code, day, signups) VALUES ($1, $2, 1)
+ON CONFLICT (ref_code, day) DO UPDATE SET signups = d.signups + 1
+`
+
+type CountRefSignupParams struct {
+	RefCode string
+	Day     pgtype.Date
+}
+
+// ...and joins its new ref's.
+func (q *Queries) CountRefSignup(ctx context.Context, arg CountRefSignupParams) error {
+	_, err := q.db.Exec(ctx, countRefSignup, arg.RefCode, arg.Day)
+	return err
+}
+
+const creatorFlaggedConversions = `-- name: CreatorFlaggedConversions :many
+SELECT c.id, c.amount_cents, c.net_commission_cents, c.created_at
+FROM conversions c JOIN referrals rf ON rf.id = c.referral_id
+WHERE c.app_id = $1 AND c.creator_id = $2 AND rf.self_referral
+ORDER BY c.created_at DESC
+LIMIT 50
+`
+
+type CreatorFlaggedConversionsParams struct {
+	AppID     string
+	CreatorID string
+}
+
+type CreatorFlaggedConversionsRow struct {
+	ID                 string
+	AmountCents        int64
+	NetCommissionCents int64
+	CreatedAt          time.Time
+}
+
+// A creator's conversions whose referral is flagged as a self-referral.
+func (q *Queries) CreatorFlaggedConversions(ctx context.Context, arg CreatorFlaggedConversionsParams) ([]CreatorFlaggedConversionsRow, error) {
+	rows, err := q.db.Query(ctx, creatorFlaggedConversions, arg.AppID, arg.CreatorID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CreatorFlaggedConversionsRow{}
+	for rows.Next() {
+		var i CreatorFlaggedConversionsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.AmountCents,
+			&i.NetCommissionCents,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const creatorReversals = `-- name: CreatorReversals :many
+SELECT r.id, r.conversion_id, r.amount_cents, r.net_commission_cents, r.clawback,
+       coalesce(r.dedupe_key, '')::text AS dedupe_key, r.created_at
+FROM refunds r JOIN conversions c ON c.id = r.conversion_id
+WHERE c.app_id = $1 AND c.creator_id = $2
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT 50
+`
+
+type CreatorReversalsParams struct {
+	AppID     string
+	CreatorID string
+}
+
+type CreatorReversalsRow struct {
+	ID                 string
+	ConversionID       string
+	AmountCents        int64
+	NetCommissionCents int64
+	Clawback           bool
+	DedupeKey          string
+	CreatedAt          time.Time
+}
+
+// What was taken back from a creator in a program, newest first: refunds,
+// disputes (Stripe's dispute ids) and clawbacks.
+func (q *Queries) CreatorReversals(ctx context.Context, arg CreatorReversalsParams) ([]CreatorReversalsRow, error) {
+	rows, err := q.db.Query(ctx, creatorReversals, arg.AppID, arg.CreatorID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CreatorReversalsRow{}
+	for rows.Next() {
+		var i CreatorReversalsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConversionID,
+			&i.AmountCents,
+			&i.NetCommissionCents,
+			&i.Clawback,
+			&i.DedupeKey,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const exportConversions = `-- name: ExportConversions :many
+SELECT c.id, c.created_at, c.ref_code, cr.email AS creator_email, c.user_id, c.status, c.currency,
+       c.amount_cents, c.commission_cents, c.platform_fee_cents, c.net_commission_cents, c.refunded_cents,
+       c.available_at, coalesce(c.dedupe_key, '')::text AS dedupe_key
+FROM conversions c JOIN creators cr ON cr.id = c.creator_id
+WHERE c.app_id = $1 AND (c.created_at, c.id) > ($2::timestamptz, $3::text)
+ORDER BY c.created_at, c.id
+LIMIT $4
+`
+
+type ExportConversionsParams struct {
+	AppID        string
+	AfterCreated time.Time
+	AfterID      string
+	MaxRows      int32
+}
+
+type ExportConversionsRow struct {
+	ID                 string
+	CreatedAt          time.Time
+	RefCode            string
+	CreatorEmail       string
+	UserID             string
+	Status             string
+	Currency           string
+	AmountCents        int64
+	CommissionCents    int64
+	PlatformFeeCents   int64
+	NetCommissionCents int64
+	RefundedCents      int64
+	AvailableAt        time.Time
+	DedupeKey          string
+}
+
+// A page of the program's conversions for CSV export, oldest first, after
+// (created_at, id).
+func (q *Queries) ExportConversions(ctx context.Context, arg ExportConversionsParams) ([]ExportConversionsRow, error) {
+	rows, err := q.db.Query(ctx, exportConversions,
+		arg.AppID,
+		arg.AfterCreated,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ExportConversionsRow{}
+	for rows.Next() {
+		var i ExportConversionsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.RefCode,
+			&i.CreatorEmail,
+			&i.UserID,
+			&i.Status,
+			&i.Currency,
+			&i.AmountCents,
+			&i.CommissionCents,
+			&i.PlatformFeeCents,
+			&i.NetCommissionCents,
+			&i.RefundedCents,
+			&i.AvailableAt,
+			&i.DedupeKey,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const firstRefCode = `-- name: FirstRefCode :one
 SELECT code FROM ref_codes WHERE app_id = $1 ORDER BY created_at, code LIMIT 1
@@ -20,6 +214,86 @@ func (q *Queries) FirstRefCode(ctx context.Context, appID string) (string, error
 	var code string
 	err := row.Scan(&code)
 	return code, err
+}
+
+const getRefCodeOfApp = `-- name: GetRefCodeOfApp :one
+SELECT rc.code, rc.creator_id FROM ref_codes rc WHERE rc.app_id = $1 AND rc.code = $2
+`
+
+type GetRefCodeOfAppParams struct {
+	AppID string
+	Code  string
+}
+
+type GetRefCodeOfAppRow struct {
+	Code      string
+	CreatorID string
+}
+
+func (q *Queries) GetRefCodeOfApp(ctx context.Context, arg GetRefCodeOfAppParams) (GetRefCodeOfAppRow, error) {
+	row := q.db.QueryRow(ctx, getRefCodeOfApp, arg.AppID, arg.Code)
+	var i GetRefCodeOfAppRow
+	err := row.Scan(&i.Code, &i.CreatorID)
+	return i, err
+}
+
+const getReferralOfApp = `-- name: GetReferralOfApp :one
+SELECT id, app_id, ref_code, creator_id, user_id, email, self_referral, created_at FROM referrals WHERE app_id = $1 AND user_id = $2
+`
+
+type GetReferralOfAppParams struct {
+	AppID  string
+	UserID string
+}
+
+func (q *Queries) GetReferralOfApp(ctx context.Context, arg GetReferralOfAppParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, getReferralOfApp, arg.AppID, arg.UserID)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.RefCode,
+		&i.CreatorID,
+		&i.UserID,
+		&i.Email,
+		&i.SelfReferral,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const insertReferralMove = `-- name: InsertReferralMove :one
+INSERT INTO referral_moves (referral_id, app_id, from_creator_id, to_creator_id, moved_by)
+VALUES ($1, $2, $3, $4, $5) RETURNING id, referral_id, app_id, from_creator_id, to_creator_id, moved_by, moved_at
+`
+
+type InsertReferralMoveParams struct {
+	ReferralID    string
+	AppID         string
+	FromCreatorID *string
+	ToCreatorID   string
+	MovedBy       string
+}
+
+func (q *Queries) InsertReferralMove(ctx context.Context, arg InsertReferralMoveParams) (ReferralMove, error) {
+	row := q.db.QueryRow(ctx, insertReferralMove,
+		arg.ReferralID,
+		arg.AppID,
+		arg.FromCreatorID,
+		arg.ToCreatorID,
+		arg.MovedBy,
+	)
+	var i ReferralMove
+	err := row.Scan(
+		&i.ID,
+		&i.ReferralID,
+		&i.AppID,
+		&i.FromCreatorID,
+		&i.ToCreatorID,
+		&i.MovedBy,
+		&i.MovedAt,
+	)
+	return i, err
 }
 
 const listCreatorPrograms = `-- name: ListCreatorPrograms :many
@@ -133,4 +407,349 @@ func (q *Queries) ListPendingConversionsOfCreator(ctx context.Context, arg ListP
 		return nil, err
 	}
 	return items, nil
+}
+
+const moveReferral = `-- name: MoveReferral :one
+UPDATE referrals SET ref_code = $1, creator_id = $2 WHERE id = $3 RETURNING id, app_id, ref_code, creator_id, user_id, email, self_referral, created_at
+`
+
+type MoveReferralParams struct {
+	RefCode   string
+	CreatorID string
+	ID        string
+}
+
+func (q *Queries) MoveReferral(ctx context.Context, arg MoveReferralParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, moveReferral, arg.RefCode, arg.CreatorID, arg.ID)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.AppID,
+		&i.RefCode,
+		&i.CreatorID,
+		&i.UserID,
+		&i.Email,
+		&i.SelfReferral,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const platformCounts = `-- name: PlatformCounts :one
+SELECT (SELECT count(*) FROM apps)::bigint AS apps, (SELECT count(*) FROM users)::bigint AS accounts,
+       (SELECT count(*) FROM ref_codes)::bigint AS creators_enrolled,
+       (SELECT count(*) FROM stripe_events WHERE status = 'parked')::bigint AS parked_events
+`
+
+type PlatformCountsRow struct {
+	Apps             int64
+	Accounts         int64
+	CreatorsEnrolled int64
+	ParkedEvents     int64
+}
+
+func (q *Queries) PlatformCounts(ctx context.Context) (PlatformCountsRow, error) {
+	row := q.db.QueryRow(ctx, platformCounts)
+	var i PlatformCountsRow
+	err := row.Scan(
+		&i.Apps,
+		&i.Accounts,
+		&i.CreatorsEnrolled,
+		&i.ParkedEvents,
+	)
+	return i, err
+}
+
+const platformDays = `-- name: PlatformDays :many
+SELECT d.day, a.currency, sum(d.conversions)::bigint AS conversions, sum(d.amount_cents)::bigint AS amount_cents,
+       sum(d.commission_cents)::bigint AS commission_cents,
+       (sum(d.platform_fee_cents) - sum(d.reversed_platform_fee_cents))::bigint AS fee_cents,
+       sum(d.refunds)::bigint AS refunds
+FROM app_daily d JOIN apps a ON a.id = d.app_id
+WHERE d.day BETWEEN $1::date AND $2::date
+GROUP BY d.day, a.currency ORDER BY d.day DESC, a.currency
+`
+
+type PlatformDaysParams struct {
+	FromDay pgtype.Date
+	ToDay   pgtype.Date
+}
+
+type PlatformDaysRow struct {
+	Day             pgtype.Date
+	Currency        string
+	Conversions     int64
+	AmountCents     int64
+	CommissionCents int64
+	FeeCents        int64
+	Refunds         int64
+}
+
+// The platform's totals per UTC day in [from, to] and currency, over every
+// program.
+func (q *Queries) PlatformDays(ctx context.Context, arg PlatformDaysParams) ([]PlatformDaysRow, error) {
+	rows, err := q.db.Query(ctx, platformDays, arg.FromDay, arg.ToDay)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PlatformDaysRow{}
+	for rows.Next() {
+		var i PlatformDaysRow
+		if err := rows.Scan(
+			&i.Day,
+			&i.Currency,
+			&i.Conversions,
+			&i.AmountCents,
+			&i.CommissionCents,
+			&i.FeeCents,
+			&i.Refunds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const programCreators = `-- name: ProgramCreators :many
+SELECT rc.code, cr.id AS creator_id, cr.email,
+       coalesce((SELECT sum(d.clicks) FROM click_daily d WHERE d.ref_code = rc.code), 0)::bigint AS clicks,
+       coalesce((SELECT sum(d.signups) FROM ref_daily d WHERE d.ref_code = rc.code), 0)::bigint AS signups,
+       coalesce((SELECT sum(d.conversions) FROM ref_daily d WHERE d.ref_code = rc.code), 0)::bigint AS conversions,
+       coalesce(b.pending_cents, 0)::bigint AS pending_cents,
+       coalesce(b.available_cents, 0)::bigint AS available_cents,
+       coalesce(b.paid_cents, 0)::bigint AS paid_cents
+FROM ref_codes rc
+JOIN creators cr ON cr.id = rc.creator_id
+LEFT JOIN creator_balances b ON b.app_id = rc.app_id AND b.creator_id = rc.creator_id
+WHERE rc.app_id = $1
+ORDER BY rc.created_at, rc.code
+LIMIT $2
+`
+
+type ProgramCreatorsParams struct {
+	AppID   string
+	MaxRows int32
+}
+
+type ProgramCreatorsRow struct {
+	Code           string
+	CreatorID      string
+	Email          string
+	Clicks         int64
+	Signups        int64
+	Conversions    int64
+	PendingCents   int64
+	AvailableCents int64
+	PaidCents      int64
+}
+
+// A program's creators with what each brought, from the rollups.
+func (q *Queries) ProgramCreators(ctx context.Context, arg ProgramCreatorsParams) ([]ProgramCreatorsRow, error) {
+	rows, err := q.db.Query(ctx, programCreators, arg.AppID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ProgramCreatorsRow{}
+	for rows.Next() {
+		var i ProgramCreatorsRow
+		if err := rows.Scan(
+			&i.Code,
+			&i.CreatorID,
+			&i.Email,
+			&i.Clicks,
+			&i.Signups,
+			&i.Conversions,
+			&i.PendingCents,
+			&i.AvailableCents,
+			&i.PaidCents,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recentConversions = `-- name: RecentConversions :many
+SELECT id, ref_code, user_id, status, amount_cents, commission_cents, net_commission_cents,
+       refunded_cents, workflow_id, created_at, available_at
+FROM conversions WHERE app_id = $1
+ORDER BY created_at DESC, id DESC
+LIMIT $2
+`
+
+type RecentConversionsParams struct {
+	AppID   string
+	MaxRows int32
+}
+
+type RecentConversionsRow struct {
+	ID                 string
+	RefCode            string
+	UserID             string
+	Status             string
+	AmountCents        int64
+	CommissionCents    int64
+	NetCommissionCents int64
+	RefundedCents      int64
+	WorkflowID         string
+	CreatedAt          time.Time
+	AvailableAt        time.Time
+}
+
+func (q *Queries) RecentConversions(ctx context.Context, arg RecentConversionsParams) ([]RecentConversionsRow, error) {
+	rows, err := q.db.Query(ctx, recentConversions, arg.AppID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RecentConversionsRow{}
+	for rows.Next() {
+		var i RecentConversionsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.RefCode,
+			&i.UserID,
+			&i.Status,
+			&i.AmountCents,
+			&i.CommissionCents,
+			&i.NetCommissionCents,
+			&i.RefundedCents,
+			&i.WorkflowID,
+			&i.CreatedAt,
+			&i.AvailableAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recentReferralMoves = `-- name: RecentReferralMoves :many
+SELECT m.moved_at, rf.user_id, fc.email AS from_email, tc.email AS to_email, u.email AS moved_by_email
+FROM referral_moves m
+JOIN referrals rf ON rf.id = m.referral_id
+LEFT JOIN creators fc ON fc.id = m.from_creator_id
+JOIN creators tc ON tc.id = m.to_creator_id
+JOIN users u ON u.id = m.moved_by
+WHERE m.app_id = $1
+ORDER BY m.moved_at DESC, m.id DESC
+LIMIT 20
+`
+
+type RecentReferralMovesRow struct {
+	MovedAt      time.Time
+	UserID       string
+	FromEmail    *string
+	ToEmail      string
+	MovedByEmail string
+}
+
+func (q *Queries) RecentReferralMoves(ctx context.Context, appID string) ([]RecentReferralMovesRow, error) {
+	rows, err := q.db.Query(ctx, recentReferralMoves, appID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RecentReferralMovesRow{}
+	for rows.Next() {
+		var i RecentReferralMovesRow
+		if err := rows.Scan(
+			&i.MovedAt,
+			&i.UserID,
+			&i.FromEmail,
+			&i.ToEmail,
+			&i.MovedByEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const recentRefunds = `-- name: RecentRefunds :many
+SELECT r.id, r.conversion_id, c.ref_code, r.amount_cents, r.commission_cents, r.clawback,
+       coalesce(r.dedupe_key, '')::text AS dedupe_key, r.created_at
+FROM refunds r JOIN conversions c ON c.id = r.conversion_id
+WHERE r.app_id = $1
+ORDER BY r.created_at DESC, r.id DESC
+LIMIT $2
+`
+
+type RecentRefundsParams struct {
+	AppID   string
+	MaxRows int32
+}
+
+type RecentRefundsRow struct {
+	ID              string
+	ConversionID    string
+	RefCode         string
+	AmountCents     int64
+	CommissionCents int64
+	Clawback        bool
+	DedupeKey       string
+	CreatedAt       time.Time
+}
+
+func (q *Queries) RecentRefunds(ctx context.Context, arg RecentRefundsParams) ([]RecentRefundsRow, error) {
+	rows, err := q.db.Query(ctx, recentRefunds, arg.AppID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RecentRefundsRow{}
+	for rows.Next() {
+		var i RecentRefundsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ConversionID,
+			&i.RefCode,
+			&i.AmountCents,
+			&i.CommissionCents,
+			&i.Clawback,
+			&i.DedupeKey,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const uncountRefSignup = `-- name: UncountRefSignup :exec
+UPDATE ref_daily SET signups = signups - 1 WHERE ref_code = $1 AND day = $2
+`
+
+type UncountRefSignupParams struct {
+	RefCode string
+	Day     pgtype.Date
+}
+
+// A moved referral's signup leaves its old ref's rollup for the day
+// (ref_daily counts signups by the referral's ref)...
+func (q *Queries) UncountRefSignup(ctx context.Context, arg UncountRefSignupParams) error {
+	_, err := q.db.Exec(ctx, uncountRefSignup, arg.RefCode, arg.Day)
+	return err
 }

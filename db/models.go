@@ -203,6 +203,16 @@ type Referral struct {
 	CreatedAt    time.Time
 }
 
+type ReferralMove struct {
+	ID            int64
+	ReferralID    string
+	AppID         string
+	FromCreatorID *string
+	ToCreatorID   string
+	MovedBy       string
+	MovedAt       time.Time
+}
+
 type Refund struct {
 	ID                 string
 	ConversionID       string

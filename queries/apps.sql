@@ -20,3 +20,10 @@ SELECT id, app_id, key_prefix, created_at, revoked_at FROM api_keys WHERE app_id
 
 -- name: RevokeAPIKey :execrows
 UPDATE api_keys SET revoked_at = now() WHERE id = @id AND app_id = @app_id AND revoked_at IS NULL;
+
+-- name: UpdateAppSettings :one
+UPDATE apps SET name = @name, commission_bps = @commission_bps, hold_seconds = @hold_seconds,
+    cookie_days = @cookie_days, min_payout_cents = @min_payout_cents,
+    allowed_origins = @allowed_origins, keyless_conversions = @keyless_conversions
+WHERE id = @id
+RETURNING *;

@@ -78,6 +78,16 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return strings.TrimSpace(v)
 }
 
+// textNow is the element's text, or "" while the page is changing (for
+// checks that are retried).
+func textNow(ctx context.Context, sel string) string {
+	v, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
 func at(t *testing.T, ctx context.Context, path string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -143,19 +153,24 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	// Connect Stripe: Stripe's OAuth (a local double) sends the owner back.
 	do(t, owner, chromedp.Click(`form[action$="/stripe/connect"] button`))
 	at(t, owner, "/apps/"+appID)
-	eventually(t, "Stripe shown connected", func() bool { return strings.Contains(text(t, owner, `main`), "acct_web_demo") })
+	eventually(t, "Stripe shown connected", func() bool { return strings.Contains(textNow(owner, `main`), "acct_web_demo") })
 	shot(t, owner, "04-stripe-connected")
 
-	// The owner installs the snippet on the demo shop and allows its site.
+	// The owner installs the snippet on the demo shop and allows its site
+	// in the app's settings.
 	site := shop(t, appID, "www.dash.agentlinks.test")
-	if _, err := programs.SetAllowedOrigins(context.Background(), stack.DB.Pool, appID, []string{site}); err != nil {
-		t.Fatal(err)
+	do(t, owner, chromedp.SetValue(`textarea[name=allowed_origins]`, site+"/"),
+		chromedp.Click(`#settings button[type=submit]`))
+	eventually(t, "the settings saved", func() bool { return strings.Contains(textNow(owner, `main`), "Settings saved") })
+	if app, _ := programs.GetApp(context.Background(), stack.DB.Pool, appID); len(app.AllowedOrigins) != 1 || app.AllowedOrigins[0] != site {
+		t.Fatalf("the allowed origin saved from the form: %v", app.AllowedOrigins)
 	}
+	shot(t, owner, "05-settings-saved")
 
 	// A creator joins from the program's join page.
 	creator := tabFor(t, 3*time.Minute)
 	do(t, creator, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/join/"+appID))
-	shot(t, creator, "05-join")
+	shot(t, creator, "06-join")
 	do(t, creator,
 		chromedp.SendKeys(`input[name=email]`, "creator-"+ownerEmail),
 		chromedp.SendKeys(`input[name=password]`, "creator password"),
@@ -168,7 +183,7 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 		t.Fatalf("the creator's link: %q %v", link, err)
 	}
 	ref := strings.TrimPrefix(link, site+"/?ref=")
-	shot(t, creator, "06-creator-joined")
+	shot(t, creator, "06b-creator-joined")
 
 	// A visitor follows the link, signs up on the shop, and buys: the app's
 	// backend reports the purchase with its secret key (the guide's way).
@@ -189,23 +204,31 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	}
 	res.Body.Close()
 
-	// Both dashboards show it within seconds.
+	// Both dashboards show it within seconds: the owner's totals, the
+	// creator's row, and the conversion with a link to its workflow.
 	eventually(t, "the owner sees the click, signup and purchase", func() bool {
 		do(t, owner, chromedp.Navigate(apiURL+"/apps/"+appID))
-		m := text(t, owner, `main`)
-		return strings.Contains(m, "Clicks · 30 days\n1") || (strings.Contains(m, "$30.00") && strings.Contains(m, "$100.00 in sales"))
+		return textNow(owner, `[data-total=clicks]`) == "1" && textNow(owner, `[data-total=signups]`) == "1" &&
+			textNow(owner, `[data-total=conversions]`) == "1" && textNow(owner, `[data-total=commission]`) == "$30.00"
 	})
-	shot(t, owner, "07-app-activity")
+	if m := text(t, owner, `main`); !strings.Contains(m, "creator-"+ownerEmail) || !strings.Contains(m, "usr_dash") {
+		t.Fatalf("the overview lists the creator and the conversion:\n%s", m)
+	}
+	if href, err := chromedp.Run(owner, chromedp.Evaluate[string](`document.querySelector('a[href*="/workflows/conversion-"]').href`)); err != nil ||
+		!strings.Contains(href, "/namespaces/default/workflows/conversion-cv_") {
+		t.Fatalf("the conversion links to its workflow in the Temporal UI: %q %v", href, err)
+	}
+	shot(t, owner, "07-app-overview")
 	eventually(t, "the creator sees a pending commission", func() bool {
 		do(t, creator, chromedp.Navigate(apiURL+"/dashboard"))
-		return text(t, creator, `#program-`+appID+` [data-balance=pending]`) == "$28.50" &&
-			text(t, creator, `#program-`+appID+` [data-stat=signups]`) == "1" && text(t, creator, `#program-`+appID+` [data-stat=clicks]`) == "1"
+		return textNow(creator, `#program-`+appID+` [data-balance=pending]`) == "$28.50" &&
+			textNow(creator, `#program-`+appID+` [data-stat=signups]`) == "1" && textNow(creator, `#program-`+appID+` [data-stat=clicks]`) == "1"
 	})
 	shot(t, creator, "08-creator-pending")
 	eventually(t, "the hold ends and the commission is available", func() bool {
 		do(t, creator, chromedp.Navigate(apiURL+"/dashboard"))
-		return text(t, creator, `#program-`+appID+` [data-balance=available]`) == "$28.50" &&
-			text(t, creator, `#program-`+appID+` [data-balance=pending]`) == "$0.00"
+		return textNow(creator, `#program-`+appID+` [data-balance=available]`) == "$28.50" &&
+			textNow(creator, `#program-`+appID+` [data-balance=pending]`) == "$0.00"
 	})
 	shot(t, creator, "09-creator-available")
 	do(t, creator, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(apiURL+"/dashboard"))

@@ -95,8 +95,8 @@ func (d *deps) service() *service.Service {
 func (d *deps) handler() http.Handler {
 	return api.New(api.Deps{
 		Service:   d.service(),
-		PublicURL: d.cfg.PublicURL,
-		Sessions:  d.sessions,
+		PublicURL: d.cfg.PublicURL, TemporalUIURL: d.cfg.TemporalUIURL, TemporalNamespace: d.cfg.TemporalNamespace,
+		Sessions: d.sessions,
 
 		RateLimitPerMinute: d.cfg.RateLimit,
 		TrustedProxies:     d.cfg.TrustedProxies,

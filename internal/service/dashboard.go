@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/ids"
@@ -40,22 +42,82 @@ func (s *Service) OwnedApp(ctx context.Context, accountID, appID string) (db.App
 	return app, err
 }
 
+// AppSettings are what an owner sets on an app.
+type AppSettings struct {
+	Name           string
+	CommissionBPS  int32
+	Hold           time.Duration
+	CookieDays     int32
+	MinPayoutCents int64
+	AllowedOrigins []string // as typed; normalized (https://shop.example.com)
+	Keyless        bool
+}
+
+// check refuses settings no program can have, and normalizes the origins.
+func (a *AppSettings) check() error {
+	a.Name = strings.TrimSpace(a.Name)
+	switch {
+	case a.Name == "" || len(a.Name) > 200 || !isText(a.Name):
+		return refusal.Invalid("invalid_name", "an app needs a name of at most 200 characters")
+	case a.CommissionBPS < 0 || a.CommissionBPS > 10000:
+		return refusal.Invalid("invalid_commission", "the commission is a percent from 0 to 100")
+	case a.Hold < 0 || a.Hold > 365*24*time.Hour:
+		return refusal.Invalid("invalid_hold", "the hold period is from 0 to 365 days")
+	case a.CookieDays < 1 || a.CookieDays > 730:
+		return refusal.Invalid("invalid_cookie_days", "the cookie window is from 1 to 730 days")
+	case a.MinPayoutCents < 0 || a.MinPayoutCents > 100_000_000:
+		return refusal.Invalid("invalid_min_payout", "the minimum payout is from 0 to 1,000,000")
+	case len(a.AllowedOrigins) > 20:
+		return refusal.Invalid("invalid_origins", "at most 20 allowed origins")
+	}
+	norm := make([]string, 0, len(a.AllowedOrigins))
+	for _, o := range a.AllowedOrigins {
+		if strings.TrimSpace(o) == "" {
+			continue
+		}
+		n, err := programs.NormalizeOrigin(o)
+		if err != nil {
+			return refusal.Invalid("invalid_origin", "%v", err)
+		}
+		if !slices.Contains(norm, n) {
+			norm = append(norm, n)
+		}
+	}
+	a.AllowedOrigins = norm
+	return nil
+}
+
 // CreateOwnedApp creates an app owned by the account, with its first
 // secret key (shown once).
 func (s *Service) CreateOwnedApp(ctx context.Context, accountID string, in programs.NewApp) (programs.CreatedApp, error) {
-	in.Name = strings.TrimSpace(in.Name)
-	switch {
-	case in.Name == "" || len(in.Name) > 200 || !isText(in.Name):
-		return programs.CreatedApp{}, refusal.Invalid("invalid_name", "an app needs a name of at most 200 characters")
-	case in.CommissionBPS < 0 || in.CommissionBPS > 10000:
-		return programs.CreatedApp{}, refusal.Invalid("invalid_commission", "the commission is a percent from 0 to 100")
-	case in.Hold < 0 || in.Hold > 365*24*time.Hour:
-		return programs.CreatedApp{}, refusal.Invalid("invalid_hold", "the hold period is from 0 to 365 days")
-	case in.CookieDays != 0 && (in.CookieDays < 1 || in.CookieDays > 730):
-		return programs.CreatedApp{}, refusal.Invalid("invalid_cookie_days", "the cookie window is from 1 to 730 days")
+	if in.CookieDays == 0 {
+		in.CookieDays = 60
 	}
-	in.OwnerID = accountID
+	settings := AppSettings{Name: in.Name, CommissionBPS: in.CommissionBPS, Hold: in.Hold, CookieDays: in.CookieDays}
+	if err := settings.check(); err != nil {
+		return programs.CreatedApp{}, err
+	}
+	in.Name, in.OwnerID = settings.Name, accountID
 	return programs.CreateApp(ctx, s.Pool, in)
+}
+
+// UpdateOwnedApp changes an app's settings. Conversions already recorded
+// keep the rate and hold they were recorded with.
+func (s *Service) UpdateOwnedApp(ctx context.Context, accountID, appID string, in AppSettings) (db.App, error) {
+	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
+		return db.App{}, err
+	}
+	if err := in.check(); err != nil {
+		return db.App{}, err
+	}
+	if in.Hold%time.Second != 0 {
+		return db.App{}, refusal.Invalid("invalid_hold", "the hold period is a whole number of seconds")
+	}
+	return s.Q.UpdateAppSettings(ctx, db.UpdateAppSettingsParams{
+		ID: appID, Name: in.Name, CommissionBps: in.CommissionBPS, HoldSeconds: int64(in.Hold / time.Second),
+		CookieDays: in.CookieDays, MinPayoutCents: in.MinPayoutCents, AllowedOrigins: in.AllowedOrigins,
+		KeylessConversions: in.Keyless,
+	})
 }
 
 // AppKeys lists the app's secret keys by prefix, newest first.
@@ -154,6 +216,8 @@ type Membership struct {
 	Stats   Stats
 	// Pending is what is on hold, each with the date it becomes available.
 	Pending []db.ListPendingConversionsOfCreatorRow
+	// Reversals are the commissions taken back or flagged, with why.
+	Reversals []Reversal
 }
 
 // Memberships lists the programs the account is a creator in.
@@ -179,6 +243,9 @@ func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membersh
 		if m.Pending, err = s.Q.ListPendingConversionsOfCreator(ctx, db.ListPendingConversionsOfCreatorParams{AppID: r.App.ID, CreatorID: cr.ID}); err != nil {
 			return nil, err
 		}
+		if m.Reversals, err = s.CreatorReversals(ctx, accountID, r.App.ID); err != nil {
+			return nil, err
+		}
 		out = append(out, m)
 	}
 	return out, nil
@@ -195,4 +262,198 @@ func (s *Service) ExampleRef(ctx context.Context, accountID, appID string) (stri
 		return "", nil
 	}
 	return code, err
+}
+
+// ProgramCreators lists the program's creators with what each brought.
+func (s *Service) ProgramCreators(ctx context.Context, accountID, appID string, max int32) ([]db.ProgramCreatorsRow, error) {
+	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
+		return nil, err
+	}
+	return s.Q.ProgramCreators(ctx, db.ProgramCreatorsParams{AppID: appID, MaxRows: max})
+}
+
+// Activity is a program's newest conversions and refunds, and the last
+// moves of referred customers.
+type Activity struct {
+	Conversions []db.RecentConversionsRow
+	Refunds     []db.RecentRefundsRow
+	Moves       []db.RecentReferralMovesRow
+}
+
+// ProgramActivity answers the program's newest activity.
+func (s *Service) ProgramActivity(ctx context.Context, accountID, appID string) (Activity, error) {
+	var a Activity
+	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
+		return a, err
+	}
+	var err error
+	if a.Conversions, err = s.Q.RecentConversions(ctx, db.RecentConversionsParams{AppID: appID, MaxRows: 25}); err != nil {
+		return a, err
+	}
+	if a.Refunds, err = s.Q.RecentRefunds(ctx, db.RecentRefundsParams{AppID: appID, MaxRows: 10}); err != nil {
+		return a, err
+	}
+	a.Moves, err = s.Q.RecentReferralMoves(ctx, appID)
+	return a, err
+}
+
+// ExportConversions calls emit with the program's conversions, oldest
+// first, a page at a time (memory stays flat whatever the program's size).
+func (s *Service) ExportConversions(ctx context.Context, accountID, appID string, emit func(db.ExportConversionsRow) error) error {
+	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
+		return err
+	}
+	after, afterID := time.Time{}, ""
+	for {
+		rows, err := s.Q.ExportConversions(ctx, db.ExportConversionsParams{AppID: appID, AfterCreated: after, AfterID: afterID, MaxRows: 2000})
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		if len(rows) < 2000 {
+			return nil
+		}
+		after, afterID = rows[len(rows)-1].CreatedAt, rows[len(rows)-1].ID
+	}
+}
+
+// MoveCustomer gives a referred customer (the app's user_id) to the
+// creator of another ref code in the program, or gives an unattributed
+// customer (conversions, no referral) a creator. Their future conversions
+// are credited to that creator; what is recorded stays where it is. The
+// move is kept with who made it and when.
+func (s *Service) MoveCustomer(ctx context.Context, accountID, appID, userID, toRef string) error {
+	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
+		return err
+	}
+	userID, toRef = strings.TrimSpace(userID), strings.ToLower(strings.TrimSpace(toRef))
+	if err := checkID("user_id", userID, true); err != nil {
+		return err
+	}
+	if !isText(toRef) || len(toRef) > 64 {
+		return refusal.NotFound("unknown_ref", "no creator of this program has the ref code %.64q", toRef)
+	}
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := s.Q.WithTx(tx)
+		to, err := q.GetRefCodeOfApp(ctx, db.GetRefCodeOfAppParams{AppID: appID, Code: toRef})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return refusal.NotFound("unknown_ref", "no creator of this program has the ref code %q", toRef)
+		}
+		if err != nil {
+			return err
+		}
+		var from *string
+		ref, err := q.GetReferralOfApp(ctx, db.GetReferralOfAppParams{AppID: appID, UserID: userID})
+		switch {
+		case err == nil:
+			if ref.CreatorID == to.CreatorID {
+				return refusal.Invalid("already_attributed", "customer %q is already attributed to ref %s", userID, ref.RefCode)
+			}
+			was := ref.CreatorID // ref is overwritten below
+			from = &was
+			day := pgtype.Date{Time: ref.CreatedAt.UTC().Truncate(24 * time.Hour), Valid: true}
+			if err := q.UncountRefSignup(ctx, db.UncountRefSignupParams{RefCode: ref.RefCode, Day: day}); err != nil {
+				return err
+			}
+			if err := q.CountRefSignup(ctx, db.CountRefSignupParams{RefCode: to.Code, Day: day}); err != nil {
+				return err
+			}
+			if ref, err = q.MoveReferral(ctx, db.MoveReferralParams{ID: ref.ID, RefCode: to.Code, CreatorID: to.CreatorID}); err != nil {
+				return err
+			}
+		case errors.Is(err, pgx.ErrNoRows):
+			n, err := q.CountConversionsByUser(ctx, db.CountConversionsByUserParams{AppID: appID, UserID: userID})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return refusal.NotFound("customer_not_found", "this program has no customer %q (no signup, no conversion)", userID)
+			}
+			if ref, err = q.CreateReferral(ctx, db.CreateReferralParams{ID: ids.New("rfl"), AppID: appID, RefCode: to.Code,
+				CreatorID: to.CreatorID, UserID: userID}); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+		_, err = q.InsertReferralMove(ctx, db.InsertReferralMoveParams{ReferralID: ref.ID, AppID: appID,
+			FromCreatorID: from, ToCreatorID: to.CreatorID, MovedBy: accountID})
+		return err
+	})
+}
+
+// Reversal is a commission taken back from a creator, with why.
+type Reversal struct {
+	ConversionID string
+	Reason       string // refund, dispute, clawback (refund after release), self-referral
+	AmountCents  int64  // of the sale
+	NetCents     int64  // of the creator's commission
+	At           time.Time
+}
+
+// CreatorReversals lists what was taken back from the account's creator in
+// a program, and the conversions flagged as self-referrals, newest first.
+func (s *Service) CreatorReversals(ctx context.Context, accountID, appID string) ([]Reversal, error) {
+	cr, err := s.Q.GetCreatorByUser(ctx, &accountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	refunds, err := s.Q.CreatorReversals(ctx, db.CreatorReversalsParams{AppID: appID, CreatorID: cr.ID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Reversal, 0, len(refunds))
+	for _, r := range refunds {
+		reason := "refund"
+		switch {
+		case strings.HasPrefix(r.DedupeKey, "stripe:dp_"): // a Stripe dispute (activities/stripe_refunds.go)
+			reason = "dispute"
+		case r.Clawback:
+			reason = "refund after release (clawback)"
+		}
+		out = append(out, Reversal{ConversionID: r.ConversionID, Reason: reason, AmountCents: r.AmountCents, NetCents: r.NetCommissionCents, At: r.CreatedAt})
+	}
+	flagged, err := s.Q.CreatorFlaggedConversions(ctx, db.CreatorFlaggedConversionsParams{AppID: appID, CreatorID: cr.ID})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range flagged {
+		out = append(out, Reversal{ConversionID: f.ID, Reason: "flagged: self-referral", AmountCents: f.AmountCents, NetCents: f.NetCommissionCents, At: f.CreatedAt})
+	}
+	slices.SortStableFunc(out, func(a, b Reversal) int { return b.At.Compare(a.At) })
+	return out, nil
+}
+
+// Platform is what an operator sees.
+type Platform struct {
+	Counts db.PlatformCountsRow
+	Days   []db.PlatformDaysRow
+	Parked []db.ListStripeEventsByStatusRow
+}
+
+// PlatformView answers the operator's page; an account that is not an
+// operator is refused as if the page did not exist.
+func (s *Service) PlatformView(ctx context.Context, acct Account, days int, now time.Time) (Platform, error) {
+	var p Platform
+	if !acct.Operator {
+		return p, refusal.NotFound("not_found", "there is no such page")
+	}
+	to := now.UTC().Truncate(24 * time.Hour)
+	from := to.AddDate(0, 0, -(days - 1))
+	var err error
+	if p.Counts, err = s.Q.PlatformCounts(ctx); err != nil {
+		return p, err
+	}
+	if p.Days, err = s.Q.PlatformDays(ctx, db.PlatformDaysParams{FromDay: pgtype.Date{Time: from, Valid: true}, ToDay: pgtype.Date{Time: to, Valid: true}}); err != nil {
+		return p, err
+	}
+	p.Parked, err = s.Q.ListStripeEventsByStatus(ctx, "parked")
+	return p, err
 }
