@@ -57,9 +57,10 @@ build:
 dev: $(TEMPORAL) build
 	$(BIN)/agentlinks dev
 
-# The demo shop that uses agentlinks.js, for an app: make demo APP=app_…
+# The demo shop that uses agentlinks.js, for an app: make demo APP=app_… [KEY=sk_…]
+# (with KEY the shop's backend reports purchases with the secret key).
 demo: build
-	$(BIN)/agentlinks demo --app $(APP)
+	$(BIN)/agentlinks demo --app $(APP) $(if $(KEY),--key $(KEY))
 
 generate: $(SQLC)
 	$(SQLC) generate

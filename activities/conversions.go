@@ -147,6 +147,7 @@ func (a *Activities) RefundConversion(ctx context.Context, in conversion.RefundI
 			ID:                 in.RefundID,
 			ConversionID:       row.ID,
 			AppID:              row.AppID,
+			CreatorID:          row.CreatorID,
 			DedupeKey:          db.OptionalText(in.DedupeKey),
 			AmountCents:        rev.AmountCents,
 			CommissionCents:    rev.CommissionCents,

@@ -123,8 +123,13 @@ func (s *server) who(c *gin.Context) (service.Account, bool) {
 		return service.Account{}, false
 	}
 	acct, err := s.svc.SessionAccount(ctx, id, int32(s.sessions.GetInt(ctx, sessionEpoch)))
-	if err != nil {
+	var re *refusal.Error
+	if errors.As(err, &re) { // the account's password changed since: this session has ended
 		_ = s.sessions.Destroy(ctx)
+		return service.Account{}, false
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "read the session's account", "error", err)
 		return service.Account{}, false
 	}
 	c.Set(accountKey, acct)

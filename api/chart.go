@@ -18,8 +18,8 @@ type series struct {
 }
 
 const (
-	chartW, chartH = 720.0, 200.0
-	padL, padB     = 64.0, 22.0
+	chartW, chartH = 560.0, 230.0
+	padL, padB     = 72.0, 26.0
 )
 
 // chart draws one line per series over the days, with the largest value on
@@ -80,6 +80,21 @@ func programCharts(st service.ProgramStats) (activity, earnings template.HTML) {
 		series{"Revenue", "#0f172a", func(d service.DayStats) float64 { return float64(d.AmountCents - d.RefundedCents) }},
 		series{"Commission", "#f59e0b", func(d service.DayStats) float64 {
 			return float64(d.CommissionCents - d.ReversedCommissionCents)
+		}})
+	return activity, earnings
+}
+
+// creatorCharts are a creator's charts of one program: the link's activity
+// and the creator's net earnings per day.
+func creatorCharts(days []service.DayStats, currency string) (activity, earnings template.HTML) {
+	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	activity = chart(days, count,
+		series{"Clicks", "#4f46e5", func(d service.DayStats) float64 { return float64(d.Clicks) }},
+		series{"Signups", "#0ea5e9", func(d service.DayStats) float64 { return float64(d.Signups) }},
+		series{"Conversions", "#16a34a", func(d service.DayStats) float64 { return float64(d.Conversions) }})
+	earnings = chart(days, func(v float64) string { return money(int64(v), currency) },
+		series{"Your earnings (net of refunds)", "#f59e0b", func(d service.DayStats) float64 {
+			return float64(d.NetCommissionCents - d.ReversedNetCommissionCents)
 		}})
 	return activity, earnings
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,7 +143,8 @@ func (s *server) appPage(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
-	creators, err := s.svc.ProgramCreators(ctx, acct.ID, app.ID, 200)
+	creatorsPage, _ := strconv.Atoi(c.Query("creators_page"))
+	creators, err := s.svc.ProgramCreators(ctx, acct.ID, app.ID, days, creatorsPage, 25)
 	if err != nil {
 		s.failPage(c, err)
 		return
@@ -329,7 +331,7 @@ func settingsForm(c *gin.Context) (service.AppSettings, error) {
 	}
 	return service.AppSettings{
 		Name: c.PostForm("name"), CommissionBPS: bps,
-		Hold:       (time.Duration(days*86400) * time.Second).Round(time.Second),
+		Hold:       time.Duration(math.Round(days*86400)) * time.Second,
 		CookieDays: int32(cookie), MinPayoutCents: minPayout,
 		AllowedOrigins: strings.FieldsFunc(c.PostForm("allowed_origins"), func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' }),
 		Keyless:        c.PostForm("keyless") == "on",
@@ -420,19 +422,21 @@ func (s *server) exportConversions(c *gin.Context) {
 
 func (s *server) exportCreators(c *gin.Context) {
 	ctx := c.Request.Context()
-	acct := account(c)
-	rows, err := s.svc.ProgramCreators(ctx, acct.ID, c.Param("app_id"), 1_000_000)
+	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
 	if err != nil {
 		s.failPage(c, err)
 		return
 	}
-	w := csvHeader(c, c.Param("app_id")+"-creators.csv")
-	_ = w.Write([]string{"creator_id", "email", "ref", "clicks", "signups", "conversions", "pending", "available", "paid"})
-	for _, r := range rows {
-		_ = w.Write([]string{r.CreatorID, csvCell(r.Email), csvCell(r.Code), fmt.Sprint(r.Clicks), fmt.Sprint(r.Signups), fmt.Sprint(r.Conversions),
-			decimal(r.PendingCents), decimal(r.AvailableCents), decimal(r.PaidCents)})
-	}
+	w := csvHeader(c, app.ID+"-creators.csv")
+	_ = w.Write([]string{"creator_id", "email", "ref", "clicks", "signups", "conversions", "net_earned", "pending", "available", "paid"})
+	err = s.svc.ExportCreators(ctx, account(c).ID, app.ID, func(r db.ProgramCreatorsRow) error {
+		return w.Write([]string{r.CreatorID, csvCell(r.Email), csvCell(r.Code), fmt.Sprint(r.Clicks), fmt.Sprint(r.Signups), fmt.Sprint(r.Conversions),
+			decimal(r.NetCents), decimal(r.PendingCents), decimal(r.AvailableCents), decimal(r.PaidCents)})
+	})
 	w.Flush()
+	if err != nil {
+		_ = c.Error(err)
+	}
 }
 
 // operatorPage is the platform's: totals, fee revenue per day, parked

@@ -33,8 +33,16 @@ func newPages(temporalUI, namespace string) *pages {
 		"days": func(secs int64) string {
 			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
 		},
-		"amount":   decimal,
-		"upper":    strings.ToUpper,
+		"amount": decimal,
+		"upper":  strings.ToUpper,
+		"creatorActivity": func(days []service.DayStats, currency string) template.HTML {
+			a, _ := creatorCharts(days, currency)
+			return a
+		},
+		"creatorEarnings": func(days []service.DayStats, currency string) template.HTML {
+			_, e := creatorCharts(days, currency)
+			return e
+		},
 		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 15:04 UTC") },
 		"rate": func(conversions, clicks int64) string {
 			if clicks == 0 {

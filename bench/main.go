@@ -50,6 +50,7 @@ var (
 	readClicks      = flag.Int("read-clicks", 10_000_000, "reads: clicks loaded")
 	readConversions = flag.Int("read-conversions", 1_000_000, "reads: conversions loaded")
 	readRate        = flag.Int("read-rate", 200, "reads: requests per second, fixed rate")
+	pageRate        = flag.Int("page-rate", 20, "reads: dashboard pages are also driven at this rate (page views per second)")
 
 	holds         = flag.Int("holds", 100_000, "holds: conversions on hold at once")
 	holdFor       = flag.Duration("hold", 45*time.Minute, "holds: the program's hold period: longer than the load (35 minutes for 100k on the dev server here), so that all are on hold at once")

@@ -12,6 +12,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const countProgramCreators = `-- name: CountProgramCreators :one
+SELECT count(*) FROM ref_codes WHERE app_id = $1
+`
+
+func (q *Queries) CountProgramCreators(ctx context.Context, appID string) (int64, error) {
+	row := q.db.QueryRow(ctx, countProgramCreators, appID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countRefSignup = `-- name: CountRefSignup :exec
 INSERT INTO ref_daily AS d (ref_code, day, signups) VALUES ($1, $2, 1)
 ON CONFLICT (ref_code, day) DO UPDATE SET signups = d.signups + 1
@@ -30,8 +41,8 @@ func (q *Queries) CountRefSignup(ctx context.Context, arg CountRefSignupParams) 
 
 const creatorFlaggedConversions = `-- name: CreatorFlaggedConversions :many
 SELECT c.id, c.amount_cents, c.net_commission_cents, c.created_at
-FROM conversions c JOIN referrals rf ON rf.id = c.referral_id
-WHERE c.app_id = $1 AND c.creator_id = $2 AND rf.self_referral
+FROM referrals rf JOIN conversions c ON c.referral_id = rf.id
+WHERE rf.app_id = $1 AND rf.creator_id = $2 AND rf.self_referral AND c.creator_id = $2
 ORDER BY c.created_at DESC
 LIMIT 50
 `
@@ -77,9 +88,9 @@ func (q *Queries) CreatorFlaggedConversions(ctx context.Context, arg CreatorFlag
 const creatorReversals = `-- name: CreatorReversals :many
 SELECT r.id, r.conversion_id, r.amount_cents, r.net_commission_cents, r.clawback,
        coalesce(r.dedupe_key, '')::text AS dedupe_key, r.created_at
-FROM refunds r JOIN conversions c ON c.id = r.conversion_id
-WHERE c.app_id = $1 AND c.creator_id = $2
-ORDER BY r.created_at DESC, r.id DESC
+FROM refunds r
+WHERE r.app_id = $1 AND r.creator_id = $2
+ORDER BY r.created_at DESC
 LIMIT 50
 `
 
@@ -365,7 +376,7 @@ SELECT c.id, c.amount_cents, c.created_at, c.available_at,
 FROM conversions c
 WHERE c.app_id = $1 AND c.creator_id = $2 AND c.status = 'pending'
 ORDER BY c.available_at, c.id
-LIMIT 50
+LIMIT 20
 `
 
 type ListPendingConversionsOfCreatorParams struct {
@@ -516,24 +527,37 @@ func (q *Queries) PlatformDays(ctx context.Context, arg PlatformDaysParams) ([]P
 }
 
 const programCreators = `-- name: ProgramCreators :many
-SELECT rc.code, cr.id AS creator_id, cr.email,
-       coalesce((SELECT sum(d.clicks) FROM click_daily d WHERE d.ref_code = rc.code), 0)::bigint AS clicks,
-       coalesce((SELECT sum(d.signups) FROM ref_daily d WHERE d.ref_code = rc.code), 0)::bigint AS signups,
-       coalesce((SELECT sum(d.conversions) FROM ref_daily d WHERE d.ref_code = rc.code), 0)::bigint AS conversions,
+SELECT p.code, p.creator_id, p.email,
+       coalesce((SELECT sum(d.clicks) FROM click_daily d
+                 WHERE d.ref_code = p.code AND d.day BETWEEN $1::date AND $2::date), 0)::bigint AS clicks,
+       coalesce(r.signups, 0)::bigint AS signups,
+       coalesce(r.conversions, 0)::bigint AS conversions,
+       coalesce(r.net_cents, 0)::bigint AS net_cents,
        coalesce(b.pending_cents, 0)::bigint AS pending_cents,
        coalesce(b.available_cents, 0)::bigint AS available_cents,
        coalesce(b.paid_cents, 0)::bigint AS paid_cents
-FROM ref_codes rc
-JOIN creators cr ON cr.id = rc.creator_id
-LEFT JOIN creator_balances b ON b.app_id = rc.app_id AND b.creator_id = rc.creator_id
-WHERE rc.app_id = $1
-ORDER BY rc.created_at, rc.code
-LIMIT $2
+FROM (
+    SELECT rc.code, rc.creator_id, rc.app_id, rc.created_at, cr.email
+    FROM ref_codes rc JOIN creators cr ON cr.id = rc.creator_id
+    WHERE rc.app_id = $3
+    ORDER BY rc.created_at, rc.code
+    LIMIT $5 OFFSET $4
+) p
+LEFT JOIN LATERAL (
+    SELECT sum(d.signups) AS signups, sum(d.conversions) AS conversions,
+           sum(d.net_commission_cents - d.reversed_net_commission_cents) AS net_cents
+    FROM ref_daily d WHERE d.ref_code = p.code AND d.day BETWEEN $1::date AND $2::date
+) r ON true
+LEFT JOIN creator_balances b ON b.app_id = p.app_id AND b.creator_id = p.creator_id
+ORDER BY p.created_at, p.code
 `
 
 type ProgramCreatorsParams struct {
-	AppID   string
-	MaxRows int32
+	FromDay  pgtype.Date
+	ToDay    pgtype.Date
+	AppID    string
+	SkipRows int32
+	MaxRows  int32
 }
 
 type ProgramCreatorsRow struct {
@@ -543,14 +567,23 @@ type ProgramCreatorsRow struct {
 	Clicks         int64
 	Signups        int64
 	Conversions    int64
+	NetCents       int64
 	PendingCents   int64
 	AvailableCents int64
 	PaidCents      int64
 }
 
-// A program's creators with what each brought, from the rollups.
+// A page of a program's creators (in the order they joined) with what each
+// brought in [from, to] and their balances, from the rollups: the sums read
+// the page's rows and days only.
 func (q *Queries) ProgramCreators(ctx context.Context, arg ProgramCreatorsParams) ([]ProgramCreatorsRow, error) {
-	rows, err := q.db.Query(ctx, programCreators, arg.AppID, arg.MaxRows)
+	rows, err := q.db.Query(ctx, programCreators,
+		arg.FromDay,
+		arg.ToDay,
+		arg.AppID,
+		arg.SkipRows,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -565,6 +598,7 @@ func (q *Queries) ProgramCreators(ctx context.Context, arg ProgramCreatorsParams
 			&i.Clicks,
 			&i.Signups,
 			&i.Conversions,
+			&i.NetCents,
 			&i.PendingCents,
 			&i.AvailableCents,
 			&i.PaidCents,

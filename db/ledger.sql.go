@@ -203,6 +203,41 @@ func (q *Queries) ListConversions(ctx context.Context) ([]Conversion, error) {
 	return items, nil
 }
 
+const mislabeledRefunds = `-- name: MislabeledRefunds :many
+SELECT r.id, r.creator_id, c.creator_id AS conversion_creator_id
+FROM refunds r JOIN conversions c ON c.id = r.conversion_id
+WHERE r.app_id <> c.app_id OR r.creator_id <> c.creator_id
+ORDER BY r.id
+`
+
+type MislabeledRefundsRow struct {
+	ID                  string
+	CreatorID           string
+	ConversionCreatorID string
+}
+
+// Refunds whose app or creator is not their conversion's: the creator's
+// list of reversals would then show another creator's.
+func (q *Queries) MislabeledRefunds(ctx context.Context) ([]MislabeledRefundsRow, error) {
+	rows, err := q.db.Query(ctx, mislabeledRefunds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MislabeledRefundsRow{}
+	for rows.Next() {
+		var i MislabeledRefundsRow
+		if err := rows.Scan(&i.ID, &i.CreatorID, &i.ConversionCreatorID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const mislabeledTransfers = `-- name: MislabeledTransfers :many
 SELECT t.transfer_key, t.app_id, t.creator_id, c.id AS conversion_id, c.app_id AS conversion_app_id, c.creator_id AS conversion_creator_id
 FROM ledger_transfers t JOIN conversions c ON c.id = t.conversion_id

@@ -179,17 +179,21 @@ type RefCode struct {
 }
 
 type RefDaily struct {
-	RefCode     string
-	Day         pgtype.Date
-	Signups     int64
-	Conversions int64
+	RefCode                    string
+	Day                        pgtype.Date
+	Signups                    int64
+	Conversions                int64
+	NetCommissionCents         int64
+	ReversedNetCommissionCents int64
 }
 
 type RefDailyFromRow struct {
-	RefCode     string
-	Day         pgtype.Date
-	Signups     int64
-	Conversions int64
+	RefCode                    string
+	Day                        pgtype.Date
+	Signups                    int64
+	Conversions                int64
+	NetCommissionCents         int64
+	ReversedNetCommissionCents int64
 }
 
 type Referral struct {
@@ -224,6 +228,7 @@ type Refund struct {
 	NetCommissionCents int64
 	Clawback           bool
 	CreatedAt          time.Time
+	CreatorID          string
 }
 
 type Session struct {

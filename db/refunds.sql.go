@@ -10,7 +10,7 @@ import (
 )
 
 const getRefund = `-- name: GetRefund :one
-SELECT id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents, platform_fee_cents, net_commission_cents, clawback, created_at FROM refunds WHERE id = $1
+SELECT id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents, platform_fee_cents, net_commission_cents, clawback, created_at, creator_id FROM refunds WHERE id = $1
 `
 
 func (q *Queries) GetRefund(ctx context.Context, id string) (Refund, error) {
@@ -27,12 +27,13 @@ func (q *Queries) GetRefund(ctx context.Context, id string) (Refund, error) {
 		&i.NetCommissionCents,
 		&i.Clawback,
 		&i.CreatedAt,
+		&i.CreatorID,
 	)
 	return i, err
 }
 
 const getRefundByDedupeKey = `-- name: GetRefundByDedupeKey :one
-SELECT id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents, platform_fee_cents, net_commission_cents, clawback, created_at FROM refunds WHERE app_id = $1 AND dedupe_key = $2
+SELECT id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents, platform_fee_cents, net_commission_cents, clawback, created_at, creator_id FROM refunds WHERE app_id = $1 AND dedupe_key = $2
 `
 
 type GetRefundByDedupeKeyParams struct {
@@ -54,21 +55,23 @@ func (q *Queries) GetRefundByDedupeKey(ctx context.Context, arg GetRefundByDedup
 		&i.NetCommissionCents,
 		&i.Clawback,
 		&i.CreatedAt,
+		&i.CreatorID,
 	)
 	return i, err
 }
 
 const insertRefund = `-- name: InsertRefund :one
-INSERT INTO refunds (id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents,
+INSERT INTO refunds (id, conversion_id, app_id, creator_id, dedupe_key, amount_cents, commission_cents,
                      platform_fee_cents, net_commission_cents, clawback)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents, platform_fee_cents, net_commission_cents, clawback, created_at
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents, platform_fee_cents, net_commission_cents, clawback, created_at, creator_id
 `
 
 type InsertRefundParams struct {
 	ID                 string
 	ConversionID       string
 	AppID              string
+	CreatorID          string
 	DedupeKey          *string
 	AmountCents        int64
 	CommissionCents    int64
@@ -82,6 +85,7 @@ func (q *Queries) InsertRefund(ctx context.Context, arg InsertRefundParams) (Ref
 		arg.ID,
 		arg.ConversionID,
 		arg.AppID,
+		arg.CreatorID,
 		arg.DedupeKey,
 		arg.AmountCents,
 		arg.CommissionCents,
@@ -101,6 +105,7 @@ func (q *Queries) InsertRefund(ctx context.Context, arg InsertRefundParams) (Ref
 		&i.NetCommissionCents,
 		&i.Clawback,
 		&i.CreatedAt,
+		&i.CreatorID,
 	)
 	return i, err
 }

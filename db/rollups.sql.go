@@ -276,22 +276,31 @@ func (q *Queries) ProgramDays(ctx context.Context, arg ProgramDaysParams) ([]Pro
 const refDayDrift = `-- name: RefDayDrift :many
 SELECT coalesce(b.ref_code, r.ref_code)::text AS ref_code, coalesce(b.day, r.day)::date AS day,
        coalesce(b.signups, 0)::bigint AS row_signups, coalesce(r.signups, 0)::bigint AS rollup_signups,
-       coalesce(b.conversions, 0)::bigint AS row_conversions, coalesce(r.conversions, 0)::bigint AS rollup_conversions
+       coalesce(b.conversions, 0)::bigint AS row_conversions, coalesce(r.conversions, 0)::bigint AS rollup_conversions,
+       coalesce(b.net_commission_cents, 0)::bigint AS row_net_cents, coalesce(r.net_commission_cents, 0)::bigint AS rollup_net_cents,
+       coalesce(b.reversed_net_commission_cents, 0)::bigint AS row_reversed_cents,
+       coalesce(r.reversed_net_commission_cents, 0)::bigint AS rollup_reversed_cents
 FROM ref_daily_from_rows b FULL JOIN ref_daily r ON r.ref_code = b.ref_code AND r.day = b.day
 WHERE coalesce(b.signups, 0) <> coalesce(r.signups, 0) OR coalesce(b.conversions, 0) <> coalesce(r.conversions, 0)
+   OR coalesce(b.net_commission_cents, 0) <> coalesce(r.net_commission_cents, 0)
+   OR coalesce(b.reversed_net_commission_cents, 0) <> coalesce(r.reversed_net_commission_cents, 0)
 ORDER BY 1, 2
 `
 
 type RefDayDriftRow struct {
-	RefCode           string
-	Day               pgtype.Date
-	RowSignups        int64
-	RollupSignups     int64
-	RowConversions    int64
-	RollupConversions int64
+	RefCode             string
+	Day                 pgtype.Date
+	RowSignups          int64
+	RollupSignups       int64
+	RowConversions      int64
+	RollupConversions   int64
+	RowNetCents         int64
+	RollupNetCents      int64
+	RowReversedCents    int64
+	RollupReversedCents int64
 }
 
-// Ref days whose rollup disagrees with the referrals and conversions.
+// Ref days whose rollup disagrees with the referrals, conversions and refunds.
 func (q *Queries) RefDayDrift(ctx context.Context) ([]RefDayDriftRow, error) {
 	rows, err := q.db.Query(ctx, refDayDrift)
 	if err != nil {
@@ -308,6 +317,67 @@ func (q *Queries) RefDayDrift(ctx context.Context) ([]RefDayDriftRow, error) {
 			&i.RollupSignups,
 			&i.RowConversions,
 			&i.RollupConversions,
+			&i.RowNetCents,
+			&i.RollupNetCents,
+			&i.RowReversedCents,
+			&i.RollupReversedCents,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const refDays = `-- name: RefDays :many
+SELECT coalesce(d.day, c.day)::date AS day,
+       coalesce(c.clicks, 0)::bigint AS clicks,
+       coalesce(d.signups, 0)::bigint AS signups,
+       coalesce(d.conversions, 0)::bigint AS conversions,
+       coalesce(d.net_commission_cents, 0)::bigint AS net_commission_cents,
+       coalesce(d.reversed_net_commission_cents, 0)::bigint AS reversed_net_commission_cents
+FROM (SELECT ref_code, day, signups, conversions, net_commission_cents, reversed_net_commission_cents FROM ref_daily WHERE ref_daily.ref_code = $1 AND ref_daily.day BETWEEN $2::date AND $3::date) d
+FULL JOIN (SELECT ref_code, day, clicks, unique_clicks FROM click_daily WHERE click_daily.ref_code = $1 AND click_daily.day BETWEEN $2::date AND $3::date) c
+    ON c.day = d.day
+ORDER BY 1
+`
+
+type RefDaysParams struct {
+	RefCode string
+	FromDay pgtype.Date
+	ToDay   pgtype.Date
+}
+
+type RefDaysRow struct {
+	Day                        pgtype.Date
+	Clicks                     int64
+	Signups                    int64
+	Conversions                int64
+	NetCommissionCents         int64
+	ReversedNetCommissionCents int64
+}
+
+// A ref link's counters and its creator's earnings for each UTC day in
+// [from, to] that has any.
+func (q *Queries) RefDays(ctx context.Context, arg RefDaysParams) ([]RefDaysRow, error) {
+	rows, err := q.db.Query(ctx, refDays, arg.RefCode, arg.FromDay, arg.ToDay)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RefDaysRow{}
+	for rows.Next() {
+		var i RefDaysRow
+		if err := rows.Scan(
+			&i.Day,
+			&i.Clicks,
+			&i.Signups,
+			&i.Conversions,
+			&i.NetCommissionCents,
+			&i.ReversedNetCommissionCents,
 		); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ var QueryText = map[string]string{
 	"GetCreatorBalance": getCreatorBalance,
 	"ProgramDays":       programDays,
 	"CreatorBalances":   creatorBalances,
+	"ProgramCreators":   programCreators,
+	"RecentConversions": recentConversions,
 }
 
 // OptionalText is s as a nullable text column: NULL for "".

@@ -19,27 +19,42 @@ SELECT c.id, c.amount_cents, c.created_at, c.available_at,
 FROM conversions c
 WHERE c.app_id = @app_id AND c.creator_id = @creator_id AND c.status = 'pending'
 ORDER BY c.available_at, c.id
-LIMIT 50;
+LIMIT 20;
 
 -- name: FirstRefCode :one
 -- The program's first creator's ref code, for the examples on its page.
 SELECT code FROM ref_codes WHERE app_id = $1 ORDER BY created_at, code LIMIT 1;
 
 -- name: ProgramCreators :many
--- A program's creators with what each brought, from the rollups.
-SELECT rc.code, cr.id AS creator_id, cr.email,
-       coalesce((SELECT sum(d.clicks) FROM click_daily d WHERE d.ref_code = rc.code), 0)::bigint AS clicks,
-       coalesce((SELECT sum(d.signups) FROM ref_daily d WHERE d.ref_code = rc.code), 0)::bigint AS signups,
-       coalesce((SELECT sum(d.conversions) FROM ref_daily d WHERE d.ref_code = rc.code), 0)::bigint AS conversions,
+-- A page of a program's creators (in the order they joined) with what each
+-- brought in [from, to] and their balances, from the rollups: the sums read
+-- the page's rows and days only.
+SELECT p.code, p.creator_id, p.email,
+       coalesce((SELECT sum(d.clicks) FROM click_daily d
+                 WHERE d.ref_code = p.code AND d.day BETWEEN @from_day::date AND @to_day::date), 0)::bigint AS clicks,
+       coalesce(r.signups, 0)::bigint AS signups,
+       coalesce(r.conversions, 0)::bigint AS conversions,
+       coalesce(r.net_cents, 0)::bigint AS net_cents,
        coalesce(b.pending_cents, 0)::bigint AS pending_cents,
        coalesce(b.available_cents, 0)::bigint AS available_cents,
        coalesce(b.paid_cents, 0)::bigint AS paid_cents
-FROM ref_codes rc
-JOIN creators cr ON cr.id = rc.creator_id
-LEFT JOIN creator_balances b ON b.app_id = rc.app_id AND b.creator_id = rc.creator_id
-WHERE rc.app_id = @app_id
-ORDER BY rc.created_at, rc.code
-LIMIT @max_rows;
+FROM (
+    SELECT rc.code, rc.creator_id, rc.app_id, rc.created_at, cr.email
+    FROM ref_codes rc JOIN creators cr ON cr.id = rc.creator_id
+    WHERE rc.app_id = @app_id
+    ORDER BY rc.created_at, rc.code
+    LIMIT @max_rows OFFSET @skip_rows
+) p
+LEFT JOIN LATERAL (
+    SELECT sum(d.signups) AS signups, sum(d.conversions) AS conversions,
+           sum(d.net_commission_cents - d.reversed_net_commission_cents) AS net_cents
+    FROM ref_daily d WHERE d.ref_code = p.code AND d.day BETWEEN @from_day::date AND @to_day::date
+) r ON true
+LEFT JOIN creator_balances b ON b.app_id = p.app_id AND b.creator_id = p.creator_id
+ORDER BY p.created_at, p.code;
+
+-- name: CountProgramCreators :one
+SELECT count(*) FROM ref_codes WHERE app_id = $1;
 
 -- name: RecentConversions :many
 SELECT id, ref_code, user_id, status, amount_cents, commission_cents, net_commission_cents,
@@ -72,16 +87,16 @@ LIMIT @max_rows;
 -- disputes (Stripe's dispute ids) and clawbacks.
 SELECT r.id, r.conversion_id, r.amount_cents, r.net_commission_cents, r.clawback,
        coalesce(r.dedupe_key, '')::text AS dedupe_key, r.created_at
-FROM refunds r JOIN conversions c ON c.id = r.conversion_id
-WHERE c.app_id = @app_id AND c.creator_id = @creator_id
-ORDER BY r.created_at DESC, r.id DESC
+FROM refunds r
+WHERE r.app_id = @app_id AND r.creator_id = @creator_id
+ORDER BY r.created_at DESC
 LIMIT 50;
 
 -- name: CreatorFlaggedConversions :many
 -- A creator's conversions whose referral is flagged as a self-referral.
 SELECT c.id, c.amount_cents, c.net_commission_cents, c.created_at
-FROM conversions c JOIN referrals rf ON rf.id = c.referral_id
-WHERE c.app_id = @app_id AND c.creator_id = @creator_id AND rf.self_referral
+FROM referrals rf JOIN conversions c ON c.referral_id = rf.id
+WHERE rf.app_id = @app_id AND rf.creator_id = @creator_id AND rf.self_referral AND c.creator_id = @creator_id
 ORDER BY c.created_at DESC
 LIMIT 50;
 

@@ -50,3 +50,11 @@ SELECT t.transfer_key, t.app_id, t.creator_id, c.id AS conversion_id, c.app_id A
 FROM ledger_transfers t JOIN conversions c ON c.id = t.conversion_id
 WHERE t.app_id <> c.app_id OR t.creator_id <> c.creator_id
 ORDER BY t.id;
+
+-- name: MislabeledRefunds :many
+-- Refunds whose app or creator is not their conversion's: the creator's
+-- list of reversals would then show another creator's.
+SELECT r.id, r.creator_id, c.creator_id AS conversion_creator_id
+FROM refunds r JOIN conversions c ON c.id = r.conversion_id
+WHERE r.app_id <> c.app_id OR r.creator_id <> c.creator_id
+ORDER BY r.id;

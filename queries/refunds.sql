@@ -1,7 +1,7 @@
 -- name: InsertRefund :one
-INSERT INTO refunds (id, conversion_id, app_id, dedupe_key, amount_cents, commission_cents,
+INSERT INTO refunds (id, conversion_id, app_id, creator_id, dedupe_key, amount_cents, commission_cents,
                      platform_fee_cents, net_commission_cents, clawback)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *;
 
 -- name: GetRefund :one

@@ -83,10 +83,29 @@ SELECT coalesce(sum(signups), 0)::bigint AS signups,
 FROM ref_daily WHERE ref_code = $1;
 
 -- name: RefDayDrift :many
--- Ref days whose rollup disagrees with the referrals and conversions.
+-- Ref days whose rollup disagrees with the referrals, conversions and refunds.
 SELECT coalesce(b.ref_code, r.ref_code)::text AS ref_code, coalesce(b.day, r.day)::date AS day,
        coalesce(b.signups, 0)::bigint AS row_signups, coalesce(r.signups, 0)::bigint AS rollup_signups,
-       coalesce(b.conversions, 0)::bigint AS row_conversions, coalesce(r.conversions, 0)::bigint AS rollup_conversions
+       coalesce(b.conversions, 0)::bigint AS row_conversions, coalesce(r.conversions, 0)::bigint AS rollup_conversions,
+       coalesce(b.net_commission_cents, 0)::bigint AS row_net_cents, coalesce(r.net_commission_cents, 0)::bigint AS rollup_net_cents,
+       coalesce(b.reversed_net_commission_cents, 0)::bigint AS row_reversed_cents,
+       coalesce(r.reversed_net_commission_cents, 0)::bigint AS rollup_reversed_cents
 FROM ref_daily_from_rows b FULL JOIN ref_daily r ON r.ref_code = b.ref_code AND r.day = b.day
 WHERE coalesce(b.signups, 0) <> coalesce(r.signups, 0) OR coalesce(b.conversions, 0) <> coalesce(r.conversions, 0)
+   OR coalesce(b.net_commission_cents, 0) <> coalesce(r.net_commission_cents, 0)
+   OR coalesce(b.reversed_net_commission_cents, 0) <> coalesce(r.reversed_net_commission_cents, 0)
 ORDER BY 1, 2;
+
+-- name: RefDays :many
+-- A ref link's counters and its creator's earnings for each UTC day in
+-- [from, to] that has any.
+SELECT coalesce(d.day, c.day)::date AS day,
+       coalesce(c.clicks, 0)::bigint AS clicks,
+       coalesce(d.signups, 0)::bigint AS signups,
+       coalesce(d.conversions, 0)::bigint AS conversions,
+       coalesce(d.net_commission_cents, 0)::bigint AS net_commission_cents,
+       coalesce(d.reversed_net_commission_cents, 0)::bigint AS reversed_net_commission_cents
+FROM (SELECT * FROM ref_daily WHERE ref_daily.ref_code = @ref_code AND ref_daily.day BETWEEN @from_day::date AND @to_day::date) d
+FULL JOIN (SELECT * FROM click_daily WHERE click_daily.ref_code = @ref_code AND click_daily.day BETWEEN @from_day::date AND @to_day::date) c
+    ON c.day = d.day
+ORDER BY 1;

@@ -20,6 +20,7 @@ func demo(ctx context.Context, args []string, stderr io.Writer) error {
 	app := fs.String("app", "", "the app id the shop reports to (required)")
 	addr := fs.String("addr", "127.0.0.1:8081", "where to serve the shop")
 	apiURL := fs.String("api", "http://127.0.0.1:8080", "the AgentLinks API that serves agentlinks.js")
+	key := fs.String("key", "", "the app's secret key: purchases are reported by the shop's backend with it (else from the browser, keyless mode)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{"demo: " + err.Error()}
 	}
@@ -30,7 +31,7 @@ func demo(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: demosite.Handler(demosite.Config{AppID: *app, APIURL: *apiURL}), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: demosite.Handler(demosite.Config{AppID: *app, APIURL: *apiURL, SecretKey: *key}), ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(stderr, "demo shop for %s on http://%s (allow it: agentlinks apps update --app %s --allowed-origin http://%s)\n",
 		*app, l.Addr(), *app, l.Addr())
 	go func() {

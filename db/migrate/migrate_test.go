@@ -66,10 +66,16 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	if _, err := acts.ReleaseConversion(ctx, "cv_b"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acts.RefundConversion(ctx, conversion.RefundInput{RefundID: "rf_1", ConversionID: "cv_a", AmountCents: 5000}); err != nil {
-		t.Fatal(err)
-	}
+	// Half of cv_a refunded, as the refund activity of the time wrote it
+	// (today's also names the creator, a column of a later migration):
+	// 1500 of commission reversed, 75 of it the fee, 1425 the creator's.
 	for _, sql := range []string{
+		`INSERT INTO refunds (id, conversion_id, app_id, amount_cents, commission_cents, platform_fee_cents, net_commission_cents, clawback)
+		 VALUES ('rf_1', 'cv_a', '` + appID + `', 5000, 1500, 75, 1425, false)`,
+		`INSERT INTO ledger_transfers (transfer_key, app_id, creator_id, conversion_id, refund_id, debit_account, credit_account, amount_cents, kind) VALUES
+		 ('refund:net:rf_1', '` + appID + `', '` + creatorID + `', 'cv_a', 'rf_1', '` + ledger.CreatorPending + `', '` + ledger.App + `', 1425, '` + ledger.KindReversal + `'),
+		 ('refund:fee:rf_1', '` + appID + `', '` + creatorID + `', 'cv_a', 'rf_1', '` + ledger.PlatformPending + `', '` + ledger.App + `', 75, '` + ledger.KindReversal + `')`,
+		`UPDATE conversions SET refunded_cents = refunded_cents + 5000 WHERE id = 'cv_a'`,
 		`INSERT INTO referrals (id, app_id, ref_code, creator_id, user_id) VALUES ('rfl_1', '` + appID + `', '` + refCode + `', '` + creatorID + `', 'u')`,
 		`INSERT INTO click_daily (ref_code, day, clicks, unique_clicks) VALUES ('` + refCode + `', '2026-03-01', 7, 3), ('` + refCode + `', '2026-03-02', 2, 1)`,
 	} {
@@ -84,6 +90,10 @@ func TestRollupsBackfillExistingData(t *testing.T) {
 	q := db.New(pool)
 	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) != 0 {
 		t.Fatalf("after the backfill: %v\n%s", err, strings.Join(bad, "\n"))
+	}
+	var refundCreator string
+	if err := pool.QueryRow(ctx, `SELECT creator_id FROM refunds WHERE id = 'rf_1'`).Scan(&refundCreator); err != nil || refundCreator != creatorID {
+		t.Fatalf("the refund's creator is backfilled from its conversion: %q (%v)", refundCreator, err)
 	}
 	bal, err := q.GetCreatorBalance(ctx, db.GetCreatorBalanceParams{AppID: appID, CreatorID: creatorID})
 	if err != nil {

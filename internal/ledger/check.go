@@ -109,6 +109,13 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 		bad = append(bad, fmt.Sprintf("transfer %s is labelled app %s creator %s, but conversion %s is app %s creator %s",
 			m.TransferKey, m.AppID, m.CreatorID, m.ConversionID, m.ConversionAppID, m.ConversionCreatorID))
 	}
+	refunds, err := q.MislabeledRefunds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refunds {
+		bad = append(bad, fmt.Sprintf("refund %s is labelled creator %s, but its conversion is creator %s", r.ID, r.CreatorID, r.ConversionCreatorID))
+	}
 	totals, err := q.AccountTotals(ctx)
 	if err != nil {
 		return nil, err
@@ -172,8 +179,9 @@ func CheckRollups(ctx context.Context, q *db.Queries) ([]string, error) {
 		return nil, err
 	}
 	for _, r := range refs {
-		bad = append(bad, fmt.Sprintf("ref %s on %s: rollup signups %d, conversions %d; the rows say %d, %d",
-			r.RefCode, r.Day.Time.Format("2006-01-02"), r.RollupSignups, r.RollupConversions, r.RowSignups, r.RowConversions))
+		bad = append(bad, fmt.Sprintf("ref %s on %s: rollup signups %d, conversions %d, net %d, reversed %d; the rows say %d, %d, %d, %d",
+			r.RefCode, r.Day.Time.Format("2006-01-02"), r.RollupSignups, r.RollupConversions, r.RollupNetCents, r.RollupReversedCents,
+			r.RowSignups, r.RowConversions, r.RowNetCents, r.RowReversedCents))
 	}
 	return bad, nil
 }

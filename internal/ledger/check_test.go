@@ -115,7 +115,7 @@ func TestCheckFindsDriftingRollups(t *testing.T) {
 		"app " + app.App.ID + " on " + today + ": the rollup says clicks 0 (unique 0), signups 0, conversions 2",
 		"app " + app.App.ID + " on " + today + ": the rows say clicks 0 (unique 0), signups 0, conversions 1",
 		"app " + app.App.ID + " on 2020-01-01: the rollup says clicks 3 (unique 1)",
-		"ref " + en.RefCode + " on " + today + ": rollup signups 2, conversions 1; the rows say 0, 1",
+		"ref " + en.RefCode + " on " + today + ": rollup signups 2, conversions 1, net 2850, reversed 0; the rows say 0, 1, 2850, 0",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("drift not reported: want %q in\n%s", want, all)

@@ -218,6 +218,9 @@ type Membership struct {
 	Pending []db.ListPendingConversionsOfCreatorRow
 	// Reversals are the commissions taken back or flagged, with why.
 	Reversals []Reversal
+	// Days are the last 30 UTC days of the link: clicks, signups,
+	// conversions and the creator's net earnings, oldest first.
+	Days []DayStats
 }
 
 // Memberships lists the programs the account is a creator in.
@@ -246,6 +249,9 @@ func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membersh
 		if m.Reversals, err = s.CreatorReversals(ctx, accountID, r.App.ID); err != nil {
 			return nil, err
 		}
+		if m.Days, err = s.refDays(ctx, r.RefCode.Code, 30, s.Now()); err != nil {
+			return nil, err
+		}
 		out = append(out, m)
 	}
 	return out, nil
@@ -264,12 +270,65 @@ func (s *Service) ExampleRef(ctx context.Context, accountID, appID string) (stri
 	return code, err
 }
 
-// ProgramCreators lists the program's creators with what each brought.
-func (s *Service) ProgramCreators(ctx context.Context, accountID, appID string, max int32) ([]db.ProgramCreatorsRow, error) {
+// CreatorsPage is a page of a program's creators, in the order they joined.
+type CreatorsPage struct {
+	Rows       []db.ProgramCreatorsRow
+	Page, Of   int // this page, of how many (1-based)
+	Total      int64
+	PerPage    int
+	Prev, Next int // 0 when there is none
+}
+
+// ProgramCreators answers one page of the program's creators with what
+// each brought over the last days days (0: all time) and their balances;
+// the sums read the page's rows and days only.
+func (s *Service) ProgramCreators(ctx context.Context, accountID, appID string, days, page, perPage int) (CreatorsPage, error) {
 	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
-		return nil, err
+		return CreatorsPage{}, err
 	}
-	return s.Q.ProgramCreators(ctx, db.ProgramCreatorsParams{AppID: appID, MaxRows: max})
+	total, err := s.Q.CountProgramCreators(ctx, appID)
+	if err != nil {
+		return CreatorsPage{}, err
+	}
+	of := max(1, int((total+int64(perPage)-1)/int64(perPage)))
+	page = min(max(page, 1), of)
+	to := s.Now().UTC().Truncate(24 * time.Hour)
+	from := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	if days > 0 {
+		from = to.AddDate(0, 0, -(days - 1))
+	}
+	rows, err := s.Q.ProgramCreators(ctx, db.ProgramCreatorsParams{AppID: appID, MaxRows: int32(perPage), SkipRows: int32((page - 1) * perPage),
+		FromDay: pgtype.Date{Time: from, Valid: true}, ToDay: pgtype.Date{Time: to, Valid: true}})
+	if err != nil {
+		return CreatorsPage{}, err
+	}
+	p := CreatorsPage{Rows: rows, Page: page, Of: of, Total: total, PerPage: perPage}
+	if page > 1 {
+		p.Prev = page - 1
+	}
+	if page < of {
+		p.Next = page + 1
+	}
+	return p, nil
+}
+
+// ExportCreators calls emit with every creator of the program, a page at
+// a time.
+func (s *Service) ExportCreators(ctx context.Context, accountID, appID string, emit func(db.ProgramCreatorsRow) error) error {
+	for page := 1; ; page++ {
+		p, err := s.ProgramCreators(ctx, accountID, appID, 0, page, 500)
+		if err != nil {
+			return err
+		}
+		for _, r := range p.Rows {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		if p.Next == 0 {
+			return nil
+		}
+	}
 }
 
 // Activity is a program's newest conversions and refunds, and the last
@@ -456,4 +515,27 @@ func (s *Service) PlatformView(ctx context.Context, acct Account, days int, now 
 	}
 	p.Parked, err = s.Q.ListStripeEventsByStatus(ctx, "parked")
 	return p, err
+}
+
+// refDays is a ref link's last days, zeros included, oldest first.
+func (s *Service) refDays(ctx context.Context, ref string, days int, now time.Time) ([]DayStats, error) {
+	to := now.UTC().Truncate(24 * time.Hour)
+	from := to.AddDate(0, 0, -(days - 1))
+	rows, err := s.Q.RefDays(ctx, db.RefDaysParams{RefCode: ref, FromDay: pgtype.Date{Time: from, Valid: true}, ToDay: pgtype.Date{Time: to, Valid: true}})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DayStats, 0, days)
+	i := 0
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		day := DayStats{Day: d.Format(time.DateOnly)}
+		if i < len(rows) && rows[i].Day.Time.Equal(d) {
+			r := rows[i]
+			i++
+			day.Clicks, day.Signups, day.Conversions = r.Clicks, r.Signups, r.Conversions
+			day.NetCommissionCents, day.ReversedNetCommissionCents = r.NetCommissionCents, r.ReversedNetCommissionCents
+		}
+		out = append(out, day)
+	}
+	return out, nil
 }
