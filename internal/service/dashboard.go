@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -286,6 +287,18 @@ func (s *Service) ProgramCreators(ctx context.Context, accountID, appID string, 
 	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
 		return CreatorsPage{}, err
 	}
+	key := fmt.Sprintf("%s|%d|%d|%d", appID, days, page, perPage)
+	if p, ok := s.creatorPages.get(key); ok {
+		return p, nil
+	}
+	p, err := s.programCreators(ctx, appID, days, page, perPage)
+	if err == nil {
+		s.creatorPages.put(key, p)
+	}
+	return p, err
+}
+
+func (s *Service) programCreators(ctx context.Context, appID string, days, page, perPage int) (CreatorsPage, error) {
 	total, err := s.Q.CountProgramCreators(ctx, appID)
 	if err != nil {
 		return CreatorsPage{}, err
@@ -316,7 +329,10 @@ func (s *Service) ProgramCreators(ctx context.Context, accountID, appID string, 
 // a time.
 func (s *Service) ExportCreators(ctx context.Context, accountID, appID string, emit func(db.ProgramCreatorsRow) error) error {
 	for page := 1; ; page++ {
-		p, err := s.ProgramCreators(ctx, accountID, appID, 0, page, 500)
+		if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
+			return err
+		}
+		p, err := s.programCreators(ctx, appID, 0, page, 500) // fresh, never from the page cache
 		if err != nil {
 			return err
 		}
@@ -538,4 +554,38 @@ func (s *Service) refDays(ctx context.Context, ref string, days int, now time.Ti
 		out = append(out, day)
 	}
 	return out, nil
+}
+
+// creatorPageTTL is how old a page of a program's creators may be: the
+// overview's costliest read (each creator's days in the period), so a
+// program whose owners reload it often sums it once every few seconds
+// (BENCHMARKS.md, Dashboard pages). Totals, conversions and balances
+// elsewhere on the page are read fresh.
+const creatorPageTTL = 5 * time.Second
+
+// pageCache keeps computed pages of creators for creatorPageTTL.
+type pageCache struct {
+	mu sync.Mutex
+	m  map[string]cachedPage
+}
+
+type cachedPage struct {
+	page    CreatorsPage
+	expires time.Time
+}
+
+func (c *pageCache) get(key string) (CreatorsPage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	return e.page, ok && time.Now().Before(e.expires)
+}
+
+func (c *pageCache) put(key string, p CreatorsPage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 10_000 { // bounded: start over rather than grow
+		c.m = map[string]cachedPage{}
+	}
+	c.m[key] = cachedPage{page: p, expires: time.Now().Add(creatorPageTTL)}
 }

@@ -48,6 +48,8 @@ type Service struct {
 	stripe    *stripeapi.Client
 	clicks    *clickBatcher
 	refs      *refCache
+	// creatorPages are the dashboard's recent pages of creators.
+	creatorPages pageCache
 }
 
 // New returns a service over a pool and a workflow client. Close stops its
