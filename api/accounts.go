@@ -196,10 +196,19 @@ func (s *server) signup(c *gin.Context) {
 // sends it on to where it was going; a refusal shows the form again, with
 // the reason and what was typed but the password.
 func (s *server) signIn(c *gin.Context, form, title string, acct service.Account, err error) {
+	s.renewedSession(c, form, page{Title: title, Data: map[string]any{"Email": c.PostForm("email"), "Next": c.PostForm("next")}},
+		acct, err, safeNext(c.PostForm("next")))
+}
+
+// renewedSession answers a form that signs an account in anew (a signup, a
+// login, a password change): a refusal shows the form again with the
+// reason; otherwise the session starts under a new token and the browser
+// goes on to next.
+func (s *server) renewedSession(c *gin.Context, form string, again page, acct service.Account, err error, next string) {
 	var re *refusal.Error
 	if errors.As(err, &re) {
-		s.render(c, statusOf[re.Kind], form, page{Title: title, Error: re.Message,
-			Data: map[string]any{"Email": c.PostForm("email"), "Next": c.PostForm("next")}})
+		again.Error = re.Message
+		s.render(c, statusOf[re.Kind], form, again)
 		return
 	}
 	if err == nil {
@@ -209,7 +218,7 @@ func (s *server) signIn(c *gin.Context, form, title string, acct service.Account
 		s.failPage(c, err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, safeNext(c.PostForm("next")))
+	c.Redirect(http.StatusSeeOther, next)
 }
 
 func (s *server) loginPage(c *gin.Context) {
@@ -268,19 +277,7 @@ func (s *server) accountPage(c *gin.Context) {
 // one is renewed under the new epoch.
 func (s *server) changePassword(c *gin.Context) {
 	acct, err := s.svc.ChangePassword(c.Request.Context(), account(c).ID, c.PostForm("current_password"), c.PostForm("password"))
-	var re *refusal.Error
-	if errors.As(err, &re) {
-		s.render(c, statusOf[re.Kind], "account", page{Title: "Your account", Error: re.Message})
-		return
-	}
-	if err == nil {
-		err = s.startSession(c, acct)
-	}
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/account?notice=password")
+	s.renewedSession(c, "account", page{Title: "Your account"}, acct, err, "/account?notice=password")
 }
 
 // notices are the messages a redirect may ask a page to show, by name (a

@@ -541,19 +541,10 @@ func (s *Service) refDays(ctx context.Context, ref string, days int, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	out := make([]DayStats, 0, days)
-	i := 0
-	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		day := DayStats{Day: d.Format(time.DateOnly)}
-		if i < len(rows) && rows[i].Day.Time.Equal(d) {
-			r := rows[i]
-			i++
-			day.Clicks, day.Signups, day.Conversions = r.Clicks, r.Signups, r.Conversions
-			day.NetCommissionCents, day.ReversedNetCommissionCents = r.NetCommissionCents, r.ReversedNetCommissionCents
-		}
-		out = append(out, day)
-	}
-	return out, nil
+	return everyDay(from, to, rows, func(r db.RefDaysRow) time.Time { return r.Day.Time }, func(d *DayStats, r db.RefDaysRow) {
+		d.Clicks, d.Signups, d.Conversions = r.Clicks, r.Signups, r.Conversions
+		d.NetCommissionCents, d.ReversedNetCommissionCents = r.NetCommissionCents, r.ReversedNetCommissionCents
+	}), nil
 }
 
 // creatorPageTTL is how old a page of a program's creators may be: the

@@ -145,24 +145,35 @@ func (s *Service) ProgramStats(ctx context.Context, appID string, days int, now 
 	if err != nil {
 		return ProgramStats{}, err
 	}
-	out := ProgramStats{AppID: app.ID, Currency: app.Currency, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly),
-		Days: make([]DayStats, 0, days)}
-	i := 0
-	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		day := DayStats{Day: d.Format(time.DateOnly)}
-		if i < len(rows) && rows[i].Day.Time.Equal(d) {
-			r := rows[i]
-			i++
-			day.add(DayStats{
-				Clicks: r.Clicks, UniqueClicks: r.UniqueClicks, Signups: r.Signups, Conversions: r.Conversions,
-				AmountCents: r.AmountCents, CommissionCents: r.CommissionCents, PlatformFeeCents: r.PlatformFeeCents,
-				NetCommissionCents: r.NetCommissionCents, Refunds: r.Refunds, RefundedCents: r.RefundedCents,
-				ReversedCommissionCents: r.ReversedCommissionCents, ReversedPlatformFeeCents: r.ReversedPlatformFeeCents,
-				ReversedNetCommissionCents: r.ReversedNetCommissionCents,
-			})
-		}
-		out.Totals.add(day)
-		out.Days = append(out.Days, day)
+	out := ProgramStats{AppID: app.ID, Currency: app.Currency, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly)}
+	out.Days = everyDay(from, to, rows, func(r db.ProgramDaysRow) time.Time { return r.Day.Time }, func(d *DayStats, r db.ProgramDaysRow) {
+		d.add(DayStats{
+			Clicks: r.Clicks, UniqueClicks: r.UniqueClicks, Signups: r.Signups, Conversions: r.Conversions,
+			AmountCents: r.AmountCents, CommissionCents: r.CommissionCents, PlatformFeeCents: r.PlatformFeeCents,
+			NetCommissionCents: r.NetCommissionCents, Refunds: r.Refunds, RefundedCents: r.RefundedCents,
+			ReversedCommissionCents: r.ReversedCommissionCents, ReversedPlatformFeeCents: r.ReversedPlatformFeeCents,
+			ReversedNetCommissionCents: r.ReversedNetCommissionCents,
+		})
+	})
+	for _, d := range out.Days {
+		out.Totals.add(d)
 	}
 	return out, nil
+}
+
+// everyDay makes one entry per UTC day in [from, to], oldest first, zeros
+// included, filled from the rows (ordered by day, days without a row left
+// out) that day names.
+func everyDay[R any](from, to time.Time, rows []R, day func(R) time.Time, fill func(*DayStats, R)) []DayStats {
+	out := make([]DayStats, 0, int(to.Sub(from)/(24*time.Hour))+1)
+	i := 0
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		entry := DayStats{Day: d.Format(time.DateOnly)}
+		if i < len(rows) && day(rows[i]).Equal(d) {
+			fill(&entry, rows[i])
+			i++
+		}
+		out = append(out, entry)
+	}
+	return out
 }
