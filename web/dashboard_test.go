@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/workflows"
 )
 
 // stripeOAuth answers Connect's OAuth as Stripe does, with the owner's
@@ -240,4 +242,30 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	do(t, owner, chromedp.Click(`form[action="/logout"] button`))
 	at(t, owner, "/login")
 	shot(t, owner, "11-login")
+}
+
+// The operator's page and the account page, as an operator sees them.
+func TestDashboardOperatorAndAccountPages(t *testing.T) {
+	svc := service.New(stack.DB.Pool, workflows.Client{}, time.Hour)
+	defer svc.Close()
+	email := fmt.Sprintf("operator-%d@example.com", time.Now().UnixNano())
+	if _, err := svc.CreateAccount(context.Background(), email, "operator password", true); err != nil {
+		t.Fatal(err)
+	}
+	op := tab(t)
+	do(t, op, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/login"),
+		chromedp.SendKeys(`input[name=email]`, email),
+		chromedp.SendKeys(`input[name=password]`, "operator password"),
+		chromedp.Click(`main button[type=submit]`))
+	at(t, op, "/dashboard")
+	do(t, op, chromedp.Click(`a[href="/operator"]`))
+	at(t, op, "/operator")
+	if m := text(t, op, "main"); !strings.Contains(m, "Platform fee revenue per day") || !strings.Contains(m, "Parked Stripe events") {
+		t.Fatalf("the operator page:\n%s", m)
+	}
+	shot(t, op, "12-operator")
+	do(t, op, chromedp.Navigate(apiURL+"/account"))
+	shot(t, op, "13-account")
+	do(t, op, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(apiURL+"/operator"))
+	shot(t, op, "14-operator-phone")
 }
