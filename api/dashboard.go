@@ -1,10 +1,8 @@
 package api
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,11 +10,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
-	"github.com/agentlinks/agentlinks/internal/service"
 )
 
 // The dashboard's pages. Every one is scoped to the signed-in account by
@@ -291,161 +287,4 @@ func (s *server) join(c *gin.Context) {
 		return
 	}
 	c.Redirect(http.StatusSeeOther, "/dashboard?notice=joined#program-"+c.Param("app_id"))
-}
-
-// saveSettings changes the app's settings from its page's form.
-func (s *server) saveSettings(c *gin.Context) {
-	appID := c.Param("app_id")
-	settings, err := settingsForm(c)
-	if err == nil {
-		_, err = s.svc.UpdateOwnedApp(c.Request.Context(), account(c).ID, appID, settings)
-	}
-	var re *refusal.Error
-	if errors.As(err, &re) && re.Kind == refusal.KindInvalid {
-		s.showAppWith(c, appID, "", "", re.Message)
-		return
-	}
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/apps/"+appID+"/setup?notice=settings#settings")
-}
-
-func settingsForm(c *gin.Context) (service.AppSettings, error) {
-	bps, err := commission.ParsePercent(strings.TrimSpace(c.PostForm("commission_percent")))
-	if err != nil {
-		return service.AppSettings{}, refusal.Invalid("invalid_commission", "the commission percent %.16q is not a percent", c.PostForm("commission_percent"))
-	}
-	days, err := strconv.ParseFloat(strings.TrimSpace(c.PostForm("hold_days")), 64)
-	if err != nil || days < 0 || days > 365 {
-		return service.AppSettings{}, refusal.Invalid("invalid_hold", "the hold period is a number of days from 0 to 365")
-	}
-	cookie, err := strconv.Atoi(strings.TrimSpace(c.PostForm("cookie_days")))
-	if err != nil {
-		return service.AppSettings{}, refusal.Invalid("invalid_cookie_days", "the cookie window is a whole number of days")
-	}
-	minPayout, err := parseAmount(c.PostForm("min_payout"))
-	if err != nil {
-		return service.AppSettings{}, err
-	}
-	return service.AppSettings{
-		Name: c.PostForm("name"), CommissionBPS: bps,
-		Hold:       time.Duration(math.Round(days*86400)) * time.Second,
-		CookieDays: int32(cookie), MinPayoutCents: minPayout,
-		AllowedOrigins: strings.FieldsFunc(c.PostForm("allowed_origins"), func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' }),
-		Keyless:        c.PostForm("keyless") == "on",
-	}, nil
-}
-
-// parseAmount reads an amount typed by a person ("50", "49.5", "49.99") as
-// whole cents, exactly.
-func parseAmount(s string) (int64, error) {
-	s = strings.TrimSpace(strings.ReplaceAll(s, ",", ""))
-	whole, frac, _ := strings.Cut(s, ".")
-	if len(frac) == 1 {
-		frac += "0"
-	}
-	w, err1 := strconv.ParseInt(whole, 10, 64)
-	f, err2 := strconv.ParseInt("0"+frac, 10, 64)
-	if whole == "" || err1 != nil || err2 != nil || len(frac) > 2 || w < 0 || w > 1_000_000 || strings.HasPrefix(frac, "-") {
-		return 0, refusal.Invalid("invalid_min_payout", "the minimum payout %.16q is not an amount like 50 or 49.99", s)
-	}
-	return w*100 + f, nil
-}
-
-// moveCustomer gives a customer to another creator of the program.
-func (s *server) moveCustomer(c *gin.Context) {
-	appID := c.Param("app_id")
-	err := s.svc.MoveCustomer(c.Request.Context(), account(c).ID, appID, c.PostForm("user_id"), c.PostForm("ref"))
-	// A refused move (an unknown ref or customer) is said on the page;
-	// another owner's app is a 404 like everywhere.
-	var re *refusal.Error
-	if errors.As(err, &re) && re.Code != "app_not_found" {
-		c.Set(problemKey, re.Message)
-		s.appPage(c)
-		return
-	}
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/apps/"+appID+"?notice=moved#move")
-}
-
-// csvCell keeps a cell from being read as a formula by a spreadsheet: a
-// value that begins with = + - @ (or a tab or carriage return) is prefixed
-// with a quote (OWASP, CSV injection).
-func csvCell(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
-	}
-	return v
-}
-
-func csvHeader(c *gin.Context, name string) *csv.Writer {
-	c.Header("Content-Type", "text/csv; charset=utf-8")
-	c.Header("Content-Disposition", `attachment; filename="`+name+`"`)
-	c.Header("Cache-Control", "no-store")
-	return csv.NewWriter(c.Writer)
-}
-
-// decimal is cents as an exact decimal amount: -1234 → "-12.34".
-func decimal(v int64) string {
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
-}
-
-func (s *server) exportConversions(c *gin.Context) {
-	ctx := c.Request.Context()
-	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	w := csvHeader(c, app.ID+"-conversions.csv")
-	_ = w.Write([]string{"conversion_id", "created_at", "ref", "creator_email", "user_id", "status", "currency",
-		"amount", "commission", "platform_fee", "net_commission", "refunded", "available_at", "transaction"})
-	err = s.svc.ExportConversions(ctx, account(c).ID, app.ID, func(r db.ExportConversionsRow) error {
-		return w.Write([]string{r.ID, r.CreatedAt.UTC().Format(time.RFC3339), csvCell(r.RefCode), csvCell(r.CreatorEmail), csvCell(r.UserID),
-			r.Status, r.Currency, decimal(r.AmountCents), decimal(r.CommissionCents), decimal(r.PlatformFeeCents), decimal(r.NetCommissionCents),
-			decimal(r.RefundedCents), r.AvailableAt.UTC().Format(time.RFC3339), csvCell(strings.TrimPrefix(strings.TrimPrefix(r.DedupeKey, "txn:"), "idem:"))})
-	})
-	w.Flush()
-	if err != nil {
-		_ = c.Error(err) // the header is out: the file ends short, and the log says why
-	}
-}
-
-func (s *server) exportCreators(c *gin.Context) {
-	ctx := c.Request.Context()
-	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	w := csvHeader(c, app.ID+"-creators.csv")
-	_ = w.Write([]string{"creator_id", "email", "ref", "clicks", "signups", "conversions", "net_earned", "pending", "available", "paid"})
-	err = s.svc.ExportCreators(ctx, account(c).ID, app.ID, func(r db.ProgramCreatorsRow) error {
-		return w.Write([]string{r.CreatorID, csvCell(r.Email), csvCell(r.Code), fmt.Sprint(r.Clicks), fmt.Sprint(r.Signups), fmt.Sprint(r.Conversions),
-			decimal(r.NetCents), decimal(r.PendingCents), decimal(r.AvailableCents), decimal(r.PaidCents)})
-	})
-	w.Flush()
-	if err != nil {
-		_ = c.Error(err)
-	}
-}
-
-// operatorPage is the platform's: totals, fee revenue per day, parked
-// Stripe events. Anyone else gets a 404.
-func (s *server) operatorPage(c *gin.Context) {
-	p, err := s.svc.PlatformView(c.Request.Context(), account(c), 30, time.Now())
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	s.render(c, http.StatusOK, "operator", page{Title: "Platform", Data: map[string]any{"Platform": p}})
 }

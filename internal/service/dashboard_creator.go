@@ -1,0 +1,185 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/refusal"
+)
+
+// The creator's side of the dashboard: a program's join page, joining,
+// and what each program a creator is in brought them.
+
+// Program is a program as its join page shows it.
+type Program struct {
+	AppID, Name       string
+	CommissionPercent string
+	CookieDays        int32
+}
+
+// JoinablePage is the public face of a program: any app can be joined.
+func (s *Service) JoinablePage(ctx context.Context, appID string) (Program, error) {
+	if !isText(appID) || len(appID) > maxIDLen {
+		return Program{}, refusal.NotFound("program_not_found", "there is no program %.64q", appID)
+	}
+	app, err := s.Q.GetApp(ctx, appID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Program{}, refusal.NotFound("program_not_found", "there is no program %q", appID)
+	}
+	if err != nil {
+		return Program{}, err
+	}
+	return Program{AppID: app.ID, Name: app.Name, CommissionPercent: Percent(app.CommissionBps), CookieDays: app.CookieDays}, nil
+}
+
+// Percent is basis points as a percent for people: 3000 → "30", 1250 → "12.5".
+func Percent(bps int32) string {
+	s := fmt.Sprintf("%d.%02d", bps/100, bps%100)
+	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+}
+
+// Join makes the account a creator in the app's program (a creator of its
+// own the first time) and returns the ref code; joining again returns the
+// same code. A creator an operator enrolled with the account's email is
+// not taken over: nobody verified that the email is this person's.
+func (s *Service) Join(ctx context.Context, acct Account, appID string) (programs.Enrollment, error) {
+	if _, err := s.JoinablePage(ctx, appID); err != nil {
+		return programs.Enrollment{}, err
+	}
+	var out programs.Enrollment
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := s.Q.WithTx(tx)
+		cr, err := q.GetCreatorByUser(ctx, &acct.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			if _, err := q.GetCreatorByEmail(ctx, acct.Email); err == nil {
+				return refusal.Conflict("creator_email_taken",
+					"a creator with the email %s was added by the platform; ask support to link it to your account", acct.Email)
+			}
+			cr, err = q.CreateLinkedCreator(ctx, db.CreateLinkedCreatorParams{ID: ids.New("cr"), Email: acct.Email, UserID: &acct.ID})
+		}
+		if err != nil {
+			return err
+		}
+		out, err = programs.EnrollCreator(ctx, q, appID, cr.ID)
+		return err
+	})
+	return out, err
+}
+
+// Membership is one program a creator is in, with what it has brought.
+type Membership struct {
+	App     db.App
+	RefCode string
+	Balance Balance
+	Stats   Stats
+	// Pending is what is on hold, each with the date it becomes available.
+	Pending []db.ListPendingConversionsOfCreatorRow
+	// Reversals are the commissions taken back or flagged, with why.
+	Reversals []Reversal
+	// Days are the last 30 UTC days of the link: clicks, signups,
+	// conversions and the creator's net earnings, oldest first.
+	Days []DayStats
+}
+
+// Memberships lists the programs the account is a creator in.
+func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membership, error) {
+	cr, err := s.Q.GetCreatorByUser(ctx, &accountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.Q.ListCreatorPrograms(ctx, cr.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Membership, 0, len(rows))
+	for _, r := range rows {
+		m := Membership{App: r.App, RefCode: r.RefCode.Code,
+			Balance: Balance{PendingCents: r.PendingCents, AvailableCents: r.AvailableCents, PaidCents: r.PaidCents}}
+		if m.Stats, err = s.Stats(ctx, r.App.ID, r.RefCode.Code); err != nil {
+			return nil, err
+		}
+		if m.Pending, err = s.Q.ListPendingConversionsOfCreator(ctx, db.ListPendingConversionsOfCreatorParams{AppID: r.App.ID, CreatorID: cr.ID}); err != nil {
+			return nil, err
+		}
+		if m.Reversals, err = s.CreatorReversals(ctx, accountID, r.App.ID); err != nil {
+			return nil, err
+		}
+		if m.Days, err = s.refDays(ctx, r.RefCode.Code, 30, s.Now()); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Reversal is a commission taken back from a creator, with why.
+type Reversal struct {
+	ConversionID string
+	Reason       string // refund, dispute, clawback (refund after release), self-referral
+	AmountCents  int64  // of the sale
+	NetCents     int64  // of the creator's commission
+	At           time.Time
+}
+
+// CreatorReversals lists what was taken back from the account's creator in
+// a program, and the conversions flagged as self-referrals, newest first.
+func (s *Service) CreatorReversals(ctx context.Context, accountID, appID string) ([]Reversal, error) {
+	cr, err := s.Q.GetCreatorByUser(ctx, &accountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	refunds, err := s.Q.CreatorReversals(ctx, db.CreatorReversalsParams{AppID: appID, CreatorID: cr.ID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Reversal, 0, len(refunds))
+	for _, r := range refunds {
+		reason := "refund"
+		switch {
+		case strings.HasPrefix(r.DedupeKey, "stripe:dp_"): // a Stripe dispute (activities/stripe_refunds.go)
+			reason = "dispute"
+		case r.Clawback:
+			reason = "refund after release (clawback)"
+		}
+		out = append(out, Reversal{ConversionID: r.ConversionID, Reason: reason, AmountCents: r.AmountCents, NetCents: r.NetCommissionCents, At: r.CreatedAt})
+	}
+	flagged, err := s.Q.CreatorFlaggedConversions(ctx, db.CreatorFlaggedConversionsParams{AppID: appID, CreatorID: cr.ID})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range flagged {
+		out = append(out, Reversal{ConversionID: f.ID, Reason: "flagged: self-referral", AmountCents: f.AmountCents, NetCents: f.NetCommissionCents, At: f.CreatedAt})
+	}
+	slices.SortStableFunc(out, func(a, b Reversal) int { return b.At.Compare(a.At) })
+	return out, nil
+}
+
+// refDays is a ref link's last days, zeros included, oldest first.
+func (s *Service) refDays(ctx context.Context, ref string, days int, now time.Time) ([]DayStats, error) {
+	to := now.UTC().Truncate(24 * time.Hour)
+	from := to.AddDate(0, 0, -(days - 1))
+	rows, err := s.Q.RefDays(ctx, db.RefDaysParams{RefCode: ref, FromDay: pgtype.Date{Time: from, Valid: true}, ToDay: pgtype.Date{Time: to, Valid: true}})
+	if err != nil {
+		return nil, err
+	}
+	return everyDay(from, to, rows, func(r db.RefDaysRow) time.Time { return r.Day.Time }, func(d *DayStats, r db.RefDaysRow) {
+		d.Clicks, d.Signups, d.Conversions = r.Clicks, r.Signups, r.Conversions
+		d.NetCommissionCents, d.ReversedNetCommissionCents = r.NetCommissionCents, r.ReversedNetCommissionCents
+	}), nil
+}
