@@ -56,9 +56,19 @@ func (stripeOAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // them), at the viewport's size.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	// A page just navigated to may not be laid out yet (Chromium then
+	// refuses a screenshot of zero width): wait for its body, and retry.
+	do(t, ctx, chromedp.WaitVisible(`body`))
+	var png []byte
+	var err error
+	for attempt := 0; attempt < 10; attempt++ {
+		if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	dir := t.ArtifactDir()
 	if d := os.Getenv("SCREENSHOT_DIR"); d != "" {
