@@ -27,6 +27,10 @@ type browserish struct {
 
 var accountSeq atomic.Int64
 
+// Every signup and login here comes from 127.0.0.1, which the API allows
+// 30 a minute (the per-address login limit), for the whole package: the
+// tests below use about 23.
+
 func newPerson(t *testing.T) *browserish {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
