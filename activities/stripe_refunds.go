@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 	"github.com/agentlinks/agentlinks/internal/stripeevent"
 )
@@ -162,7 +163,7 @@ func (e *event) disputeCreated() (string, string, error) {
 	if ch.Amount > 0 {
 		disputed = proportion(d.Amount, conv.AmountCents, ch.Amount)
 	}
-	return e.refundTo(ctx, conv, conv.RefundedCents+disputed, "stripe:"+d.ID, what)
+	return e.refundTo(ctx, conv, conv.RefundedCents+disputed, conversion.StripeDisputeKey(d.ID), what)
 }
 
 // refundTo refunds the conversion up to target cents in all (never more than

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -253,9 +254,9 @@ func (s *server) allowLogin(c *gin.Context, email string) bool {
 	}
 	wait := max(waitIP, waitAcct)
 	secs := int(wait/time.Second) + 1
-	c.Header("Retry-After", itoa(secs))
+	c.Header("Retry-After", strconv.Itoa(secs))
 	s.render(c, http.StatusTooManyRequests, "login", page{Title: "Log in",
-		Error: "Too many attempts. Wait " + itoa(secs) + " seconds, then try again.",
+		Error: "Too many attempts. Wait " + strconv.Itoa(secs) + " seconds, then try again.",
 		Data:  map[string]any{"Email": email, "Next": c.PostForm("next")}})
 	c.Abort()
 	return false

@@ -68,33 +68,29 @@ func chart(days []service.DayStats, format func(float64) string, lines ...series
 	return template.HTML(b.String()) // built from numbers, dates and escaped names only
 }
 
-// programCharts are the two charts of a program's page.
-func programCharts(st service.ProgramStats) (activity, earnings template.HTML) {
-	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
-	activity = chart(st.Days, count,
+// activityChart is a program's or a link's clicks, signups and
+// conversions per day.
+func activityChart(days []service.DayStats) template.HTML {
+	return chart(days, func(v float64) string { return fmt.Sprintf("%.0f", v) },
 		series{"Clicks", "#4f46e5", func(d service.DayStats) float64 { return float64(d.Clicks) }},
 		series{"Signups", "#0ea5e9", func(d service.DayStats) float64 { return float64(d.Signups) }},
 		series{"Conversions", "#16a34a", func(d service.DayStats) float64 { return float64(d.Conversions) }})
-	dollars := func(v float64) string { return money(int64(v), st.Currency) }
-	earnings = chart(st.Days, dollars,
+}
+
+// programCharts are the two charts of a program's page.
+func programCharts(st service.ProgramStats) (activity, earnings template.HTML) {
+	earnings = chart(st.Days, func(v float64) string { return money(int64(v), st.Currency) },
 		series{"Revenue", "#0f172a", func(d service.DayStats) float64 { return float64(d.AmountCents - d.RefundedCents) }},
 		series{"Commission", "#f59e0b", func(d service.DayStats) float64 {
 			return float64(d.CommissionCents - d.ReversedCommissionCents)
 		}})
-	return activity, earnings
+	return activityChart(st.Days), earnings
 }
 
-// creatorCharts are a creator's charts of one program: the link's activity
-// and the creator's net earnings per day.
-func creatorCharts(days []service.DayStats, currency string) (activity, earnings template.HTML) {
-	count := func(v float64) string { return fmt.Sprintf("%.0f", v) }
-	activity = chart(days, count,
-		series{"Clicks", "#4f46e5", func(d service.DayStats) float64 { return float64(d.Clicks) }},
-		series{"Signups", "#0ea5e9", func(d service.DayStats) float64 { return float64(d.Signups) }},
-		series{"Conversions", "#16a34a", func(d service.DayStats) float64 { return float64(d.Conversions) }})
-	earnings = chart(days, func(v float64) string { return money(int64(v), currency) },
+// creatorEarningsChart is a creator's net earnings per day in a program.
+func creatorEarningsChart(days []service.DayStats, currency string) template.HTML {
+	return chart(days, func(v float64) string { return money(int64(v), currency) },
 		series{"Your earnings (net of refunds)", "#f59e0b", func(d service.DayStats) float64 {
 			return float64(d.NetCommissionCents - d.ReversedNetCommissionCents)
 		}})
-	return activity, earnings
 }

@@ -18,8 +18,6 @@ import (
 // The dashboard's pages. Every one is scoped to the signed-in account by
 // the service: an id that is not the account's is a 404 page.
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // dashboardRoutes are the pages owners and creators use, behind a session
 // and the cross-site form check.
 func (s *server) dashboardRoutes(r *gin.Engine) {
@@ -123,41 +121,24 @@ func (s *server) createApp(c *gin.Context) {
 // appPage is the program's overview: totals and charts over 7, 30 or 90
 // days, its creators, its newest conversions and refunds, and moves.
 func (s *server) appPage(c *gin.Context) {
-	ctx := c.Request.Context()
-	acct := account(c)
-	app, err := s.svc.OwnedApp(ctx, acct.ID, c.Param("app_id"))
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
 	days := 30
 	if d, err := strconv.Atoi(c.Query("days")); err == nil && (d == 7 || d == 90) {
 		days = d
 	}
-	stats, err := s.svc.ProgramStats(ctx, app.ID, days, time.Now())
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
 	creatorsPage, _ := strconv.Atoi(c.Query("creators_page"))
-	creators, err := s.svc.ProgramCreators(ctx, acct.ID, app.ID, days, creatorsPage, 25)
+	o, err := s.svc.ProgramOverview(c.Request.Context(), account(c).ID, c.Param("app_id"), days, creatorsPage)
 	if err != nil {
 		s.failPage(c, err)
 		return
 	}
-	activity, err := s.svc.ProgramActivity(ctx, acct.ID, app.ID)
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	actChart, moneyChart := programCharts(stats)
+	actChart, moneyChart := programCharts(o.Stats)
 	status, problem := http.StatusOK, ""
 	if p, ok := c.Get(problemKey); ok {
 		status, problem = http.StatusUnprocessableEntity, p.(string)
 	}
-	s.render(c, status, "app", page{Title: app.Name, Notice: notices[c.Query("notice")], Error: problem, Data: map[string]any{
-		"Tab": "overview", "App": app, "Days": days, "Periods": []int{7, 30, 90}, "Stats": stats,
-		"ActivityChart": actChart, "MoneyChart": moneyChart, "Creators": creators, "Activity": activity,
+	s.render(c, status, "app", page{Title: o.App.Name, Notice: notices[c.Query("notice")], Error: problem, Data: map[string]any{
+		"Tab": "overview", "App": o.App, "Days": days, "Periods": []int{7, 30, 90}, "Stats": o.Stats,
+		"ActivityChart": actChart, "MoneyChart": moneyChart, "Creators": o.Creators, "Activity": o.Activity,
 	}})
 }
 
@@ -176,28 +157,12 @@ func (s *server) showApp(c *gin.Context, appID, newKey, notice string) {
 
 // showAppWith is showApp with an error to show (a refused settings form).
 func (s *server) showAppWith(c *gin.Context, appID, newKey, notice, problem string) {
-	ctx := c.Request.Context()
-	acct := account(c)
-	app, err := s.svc.OwnedApp(ctx, acct.ID, appID)
+	st, err := s.svc.ProgramSetup(c.Request.Context(), account(c).ID, appID)
 	if err != nil {
 		s.failPage(c, err)
 		return
 	}
-	keys, err := s.svc.AppKeys(ctx, acct.ID, app.ID)
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	stats, err := s.svc.ProgramStats(ctx, app.ID, 30, time.Now())
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	ref, err := s.svc.ExampleRef(ctx, acct.ID, app.ID)
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
+	app, ref := st.App, st.ExampleRef
 	if ref == "" {
 		ref = "REF_CODE" // nobody has joined yet
 	}
@@ -218,7 +183,7 @@ func (s *server) showAppWith(c *gin.Context, appID, newKey, notice, problem stri
 		status = http.StatusUnprocessableEntity
 	}
 	s.render(c, status, "app_setup", page{Title: app.Name + " · Setup", Notice: notice, Error: problem, Data: map[string]any{
-		"Tab": "setup", "App": app, "Keys": keys, "Stats": stats, "NewKey": newKey, "Snippet": snippet, "Curl": curl,
+		"Tab": "setup", "App": app, "Keys": st.Keys, "NewKey": newKey, "Snippet": snippet, "Curl": curl,
 		"JoinURL": base + "/join/" + app.ID,
 	}})
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/programs"
 )
 
@@ -366,7 +367,7 @@ func TestDashboardExportsCSV(t *testing.T) {
 		"hold_days": {"0"}, "cookie_days": {"1"}, "min_payout": {"0"}}); status != 404 {
 		t.Errorf("another owner changed the settings: %d", status)
 	}
-	if app, _ := programs.GetApp(context.Background(), database.Pool, appID); app.Name != "Export" || app.CommissionBps != 3000 {
+	if app, _ := db.New(database.Pool).GetApp(context.Background(), appID); app.Name != "Export" || app.CommissionBps != 3000 {
 		t.Fatalf("another owner's post changed the app: %+v", app)
 	}
 }
@@ -380,7 +381,7 @@ func TestDashboardSettingsAndOperatorPage(t *testing.T) {
 	if status != 303 {
 		t.Fatalf("save settings: %d %s", status, body)
 	}
-	app, _ := programs.GetApp(context.Background(), database.Pool, appID)
+	app, _ := db.New(database.Pool).GetApp(context.Background(), appID)
 	if app.Name != "Renamed" || app.CommissionBps != 1250 || app.HoldSeconds != 30*86400 || app.CookieDays != 90 || app.MinPayoutCents != 2550 ||
 		!app.KeylessConversions || len(app.AllowedOrigins) != 2 || app.AllowedOrigins[0] != "https://shop.example.com" {
 		t.Fatalf("saved settings: %+v", app)
@@ -394,7 +395,7 @@ func TestDashboardSettingsAndOperatorPage(t *testing.T) {
 			t.Errorf("settings %v: want 422 with the reason, got %d", bad, status)
 		}
 	}
-	if app2, _ := programs.GetApp(context.Background(), database.Pool, appID); app2.Name != "Renamed" {
+	if app2, _ := db.New(database.Pool).GetApp(context.Background(), appID); app2.Name != "Renamed" {
 		t.Fatal("refused settings changed the app")
 	}
 	// The operator's page is an operator's only.

@@ -14,6 +14,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/web"
@@ -27,38 +29,24 @@ type pages struct {
 
 func newPages(temporalUI, namespace string) *pages {
 	funcs := template.FuncMap{
-		"percent": service.Percent,
+		"percent": commission.Percent,
 		"money":   money,
 		"hold":    func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
 		"days": func(secs int64) string {
 			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
 		},
-		"amount": decimal,
-		"upper":  strings.ToUpper,
-		"creatorActivity": func(days []service.DayStats, currency string) template.HTML {
-			a, _ := creatorCharts(days, currency)
-			return a
-		},
-		"creatorEarnings": func(days []service.DayStats, currency string) template.HTML {
-			_, e := creatorCharts(days, currency)
-			return e
-		},
-		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 15:04 UTC") },
+		"amount":          decimal,
+		"upper":           strings.ToUpper,
+		"activityChart":   activityChart,
+		"creatorEarnings": creatorEarningsChart,
+		"datetime":        func(t time.Time) string { return t.UTC().Format("2 Jan 15:04 UTC") },
 		"rate": func(conversions, clicks int64) string {
 			if clicks == 0 {
 				return "–"
 			}
 			return fmt.Sprintf("%.1f%%", 100*float64(conversions)/float64(clicks))
 		},
-		"refundKind": func(key string, clawback bool) string {
-			switch {
-			case strings.HasPrefix(key, "stripe:dp_"):
-				return "dispute"
-			case clawback:
-				return "refund after release (clawback)"
-			}
-			return "refund"
-		},
+		"refundKind": conversion.RefundReason,
 		"workflowURL": func(id string) string {
 			return strings.TrimRight(temporalUI, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(id)
 		},

@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/workflows"
 )
@@ -172,7 +172,7 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	do(t, owner, chromedp.SetValue(`textarea[name=allowed_origins]`, site+"/"),
 		chromedp.Click(`#settings button[type=submit]`))
 	eventually(t, "the settings saved", func() bool { return strings.Contains(textNow(owner, `main`), "Settings saved") })
-	if app, _ := programs.GetApp(context.Background(), stack.DB.Pool, appID); len(app.AllowedOrigins) != 1 || app.AllowedOrigins[0] != site {
+	if app, _ := db.New(stack.DB.Pool).GetApp(context.Background(), appID); len(app.AllowedOrigins) != 1 || app.AllowedOrigins[0] != site {
 		t.Fatalf("the allowed origin saved from the form: %v", app.AllowedOrigins)
 	}
 	shot(t, owner, "05-settings-saved")

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"strings"
 )
 
 const (
@@ -144,4 +145,11 @@ func ParsePercent(s string) (int32, error) {
 		return 0, fmt.Errorf("percent %q is above 100", s)
 	}
 	return int32(bps), nil
+}
+
+// Percent is basis points as a percent for people, the inverse of
+// ParsePercent: 3000 → "30", 1250 → "12.5", 5 → "0.05".
+func Percent(bps int32) string {
+	s := fmt.Sprintf("%d.%02d", bps/100, bps%100)
+	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
 }

@@ -6,6 +6,7 @@
 package conversion
 
 import (
+	"strings"
 	"time"
 
 	"github.com/agentlinks/agentlinks/db"
@@ -168,4 +169,20 @@ func RefundedFromRow(r db.Refund) Refunded {
 type Payment struct {
 	Ref, UserID, TransactionID, Currency string
 	AmountCents                          int64
+}
+
+// StripeDisputeKey names the refund a Stripe dispute makes (dispute ids
+// begin dp_), so that a redelivered dispute reverses nothing twice.
+func StripeDisputeKey(disputeID string) string { return "stripe:" + disputeID }
+
+// RefundReason says why a refund took a commission back, for people: a
+// Stripe dispute, a refund after the release (a clawback), or a refund.
+func RefundReason(dedupeKey string, clawback bool) string {
+	switch {
+	case strings.HasPrefix(dedupeKey, StripeDisputeKey("dp_")):
+		return "dispute"
+	case clawback:
+		return "refund after release (clawback)"
+	}
+	return "refund"
 }

@@ -198,8 +198,3 @@ func ConnectStripe(ctx context.Context, pool *pgxpool.Pool, appID, account strin
 	}
 	return err
 }
-
-// GetApp reads an app.
-func GetApp(ctx context.Context, pool *pgxpool.Pool, appID string) (db.App, error) {
-	return db.New(pool).GetApp(ctx, appID)
-}

@@ -121,14 +121,6 @@ func (s *Service) UpdateOwnedApp(ctx context.Context, accountID, appID string, i
 	})
 }
 
-// AppKeys lists the app's secret keys by prefix, newest first.
-func (s *Service) AppKeys(ctx context.Context, accountID, appID string) ([]db.ListAPIKeysRow, error) {
-	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
-		return nil, err
-	}
-	return s.Q.ListAPIKeys(ctx, appID)
-}
-
 // CreateAppKey makes a new secret key for the app: shown this once.
 func (s *Service) CreateAppKey(ctx context.Context, accountID, appID string) (string, error) {
 	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
@@ -153,19 +145,6 @@ func (s *Service) RevokeAppKey(ctx context.Context, accountID, appID string, key
 	return nil
 }
 
-// ExampleRef is a ref code of the app's program to show in examples (its
-// first creator's), or "" when nobody has joined yet.
-func (s *Service) ExampleRef(ctx context.Context, accountID, appID string) (string, error) {
-	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
-		return "", err
-	}
-	code, err := s.Q.FirstRefCode(ctx, appID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return code, err
-}
-
 // CreatorsPage is a page of a program's creators, in the order they joined.
 type CreatorsPage struct {
 	Rows       []db.ProgramCreatorsRow
@@ -175,13 +154,11 @@ type CreatorsPage struct {
 	Prev, Next int // 0 when there is none
 }
 
-// ProgramCreators answers one page of the program's creators with what
-// each brought over the last days days (0: all time) and their balances;
-// the sums read the page's rows and days only.
-func (s *Service) ProgramCreators(ctx context.Context, accountID, appID string, days, page, perPage int) (CreatorsPage, error) {
-	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
-		return CreatorsPage{}, err
-	}
+// creatorsPage answers one page of the program's creators with what each
+// brought over the last days days (0: all time) and their balances; the
+// sums read the page's rows and days only, and a page is computed at most
+// every creatorPageTTL.
+func (s *Service) creatorsPage(ctx context.Context, appID string, days, page, perPage int) (CreatorsPage, error) {
 	key := fmt.Sprintf("%s|%d|%d|%d", appID, days, page, perPage)
 	if p, ok := s.creatorPages.get(key); ok {
 		return p, nil
@@ -223,10 +200,10 @@ func (s *Service) programCreators(ctx context.Context, appID string, days, page,
 // ExportCreators calls emit with every creator of the program, a page at
 // a time.
 func (s *Service) ExportCreators(ctx context.Context, accountID, appID string, emit func(db.ProgramCreatorsRow) error) error {
+	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
+		return err
+	}
 	for page := 1; ; page++ {
-		if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
-			return err
-		}
 		p, err := s.programCreators(ctx, appID, 0, page, 500) // fresh, never from the page cache
 		if err != nil {
 			return err
@@ -250,21 +227,64 @@ type Activity struct {
 	Moves       []db.RecentReferralMovesRow
 }
 
-// ProgramActivity answers the program's newest activity.
-func (s *Service) ProgramActivity(ctx context.Context, accountID, appID string) (Activity, error) {
-	var a Activity
-	if _, err := s.OwnedApp(ctx, accountID, appID); err != nil {
-		return a, err
-	}
+// Overview is what a program's overview page shows.
+type Overview struct {
+	App      db.App
+	Stats    ProgramStats
+	Creators CreatorsPage
+	Activity Activity
+}
+
+// ProgramOverview answers the owner's overview of a program over the last
+// days days: totals per day, a page of 25 creators, and the newest
+// conversions, refunds and moves.
+func (s *Service) ProgramOverview(ctx context.Context, accountID, appID string, days, creatorsPage int) (Overview, error) {
+	var o Overview
 	var err error
+	if o.App, err = s.OwnedApp(ctx, accountID, appID); err != nil {
+		return o, err
+	}
+	if o.Stats, err = s.programStats(ctx, o.App, days, s.Now()); err != nil {
+		return o, err
+	}
+	if o.Creators, err = s.creatorsPage(ctx, appID, days, creatorsPage, 25); err != nil {
+		return o, err
+	}
+	a := &o.Activity
 	if a.Conversions, err = s.Q.RecentConversions(ctx, db.RecentConversionsParams{AppID: appID, MaxRows: 25}); err != nil {
-		return a, err
+		return o, err
 	}
 	if a.Refunds, err = s.Q.RecentRefunds(ctx, db.RecentRefundsParams{AppID: appID, MaxRows: 10}); err != nil {
-		return a, err
+		return o, err
 	}
 	a.Moves, err = s.Q.RecentReferralMoves(ctx, appID)
-	return a, err
+	return o, err
+}
+
+// Setup is what a program's setup page shows.
+type Setup struct {
+	App  db.App
+	Keys []db.ListAPIKeysRow // newest first, by prefix
+	// ExampleRef is a ref code of the program to show in examples (its
+	// first creator's), or "" when nobody has joined yet.
+	ExampleRef string
+}
+
+// ProgramSetup answers the owner's setup page of a program.
+func (s *Service) ProgramSetup(ctx context.Context, accountID, appID string) (Setup, error) {
+	var st Setup
+	var err error
+	if st.App, err = s.OwnedApp(ctx, accountID, appID); err != nil {
+		return st, err
+	}
+	if st.Keys, err = s.Q.ListAPIKeys(ctx, appID); err != nil {
+		return st, err
+	}
+	st.ExampleRef, err = s.Q.FirstRefCode(ctx, appID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = nil
+	}
+	return st, err
 }
 
 // ExportConversions calls emit with the program's conversions, oldest

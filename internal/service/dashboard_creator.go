@@ -3,15 +3,15 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ids"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
@@ -39,13 +39,7 @@ func (s *Service) JoinablePage(ctx context.Context, appID string) (Program, erro
 	if err != nil {
 		return Program{}, err
 	}
-	return Program{AppID: app.ID, Name: app.Name, CommissionPercent: Percent(app.CommissionBps), CookieDays: app.CookieDays}, nil
-}
-
-// Percent is basis points as a percent for people: 3000 → "30", 1250 → "12.5".
-func Percent(bps int32) string {
-	s := fmt.Sprintf("%d.%02d", bps/100, bps%100)
-	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+	return Program{AppID: app.ID, Name: app.Name, CommissionPercent: commission.Percent(app.CommissionBps), CookieDays: app.CookieDays}, nil
 }
 
 // Join makes the account a creator in the app's program (a creator of its
@@ -114,7 +108,7 @@ func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membersh
 		if m.Pending, err = s.Q.ListPendingConversionsOfCreator(ctx, db.ListPendingConversionsOfCreatorParams{AppID: r.App.ID, CreatorID: cr.ID}); err != nil {
 			return nil, err
 		}
-		if m.Reversals, err = s.CreatorReversals(ctx, accountID, r.App.ID); err != nil {
+		if m.Reversals, err = s.reversals(ctx, r.App.ID, cr.ID); err != nil {
 			return nil, err
 		}
 		if m.Days, err = s.refDays(ctx, r.RefCode.Code, 30, s.Now()); err != nil {
@@ -134,32 +128,18 @@ type Reversal struct {
 	At           time.Time
 }
 
-// CreatorReversals lists what was taken back from the account's creator in
-// a program, and the conversions flagged as self-referrals, newest first.
-func (s *Service) CreatorReversals(ctx context.Context, accountID, appID string) ([]Reversal, error) {
-	cr, err := s.Q.GetCreatorByUser(ctx, &accountID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	refunds, err := s.Q.CreatorReversals(ctx, db.CreatorReversalsParams{AppID: appID, CreatorID: cr.ID})
+// reversals lists what was taken back from a creator in a program, and
+// the conversions flagged as self-referrals, newest first.
+func (s *Service) reversals(ctx context.Context, appID, creatorID string) ([]Reversal, error) {
+	refunds, err := s.Q.CreatorReversals(ctx, db.CreatorReversalsParams{AppID: appID, CreatorID: creatorID})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Reversal, 0, len(refunds))
 	for _, r := range refunds {
-		reason := "refund"
-		switch {
-		case strings.HasPrefix(r.DedupeKey, "stripe:dp_"): // a Stripe dispute (activities/stripe_refunds.go)
-			reason = "dispute"
-		case r.Clawback:
-			reason = "refund after release (clawback)"
-		}
-		out = append(out, Reversal{ConversionID: r.ConversionID, Reason: reason, AmountCents: r.AmountCents, NetCents: r.NetCommissionCents, At: r.CreatedAt})
+		out = append(out, Reversal{ConversionID: r.ConversionID, Reason: conversion.RefundReason(r.DedupeKey, r.Clawback), AmountCents: r.AmountCents, NetCents: r.NetCommissionCents, At: r.CreatedAt})
 	}
-	flagged, err := s.Q.CreatorFlaggedConversions(ctx, db.CreatorFlaggedConversionsParams{AppID: appID, CreatorID: cr.ID})
+	flagged, err := s.Q.CreatorFlaggedConversions(ctx, db.CreatorFlaggedConversionsParams{AppID: appID, CreatorID: creatorID})
 	if err != nil {
 		return nil, err
 	}

@@ -128,12 +128,16 @@ type ProgramStats struct {
 // days, from the per-day rollups (a read of at most days rows per table,
 // whatever the program's size).
 func (s *Service) ProgramStats(ctx context.Context, appID string, days int, now time.Time) (ProgramStats, error) {
-	if days < 1 || days > MaxStatsDays {
-		return ProgramStats{}, refusal.Invalid("invalid_days", "days must be a whole number from 1 to %d", MaxStatsDays)
-	}
 	app, err := s.cachedApp(ctx, appID)
 	if err != nil {
 		return ProgramStats{}, err
+	}
+	return s.programStats(ctx, app, days, now)
+}
+
+func (s *Service) programStats(ctx context.Context, app db.App, days int, now time.Time) (ProgramStats, error) {
+	if days < 1 || days > MaxStatsDays {
+		return ProgramStats{}, refusal.Invalid("invalid_days", "days must be a whole number from 1 to %d", MaxStatsDays)
 	}
 	to := now.UTC().Truncate(24 * time.Hour)
 	from := to.AddDate(0, 0, -(days - 1))
