@@ -7,6 +7,8 @@
 package activities
 
 import (
+	"time"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/db"
@@ -29,6 +31,9 @@ type Activities struct {
 	// conversions and refunds through their workflows (the service, set
 	// at wiring).
 	Payments Payments
+	// BalanceRetry is how long a payout transfer waits after Stripe's
+	// balance_insufficient (DefaultBalanceRetry when zero).
+	BalanceRetry time.Duration
 }
 
 // New returns the activities over a connection pool.
@@ -45,6 +50,14 @@ const (
 	NameRefundConversion   = "RefundConversion"
 	NameProcessStripeEvent = "ProcessStripeEvent"
 	NameParkStripeEvent    = "ParkStripeEvent"
+	NameReservePayouts     = "ReservePayouts"
+	NameConfirmRun         = "ConfirmRun"
+	NameChargeRun          = "ChargeRun"
+	NameReturnRun          = "ReturnRun"
+	NameSendTransfer       = "SendTransfer"
+	NameMarkPayoutPaid     = "MarkPayoutPaid"
+	NameFailPayout         = "FailPayout"
+	NameFinishRun          = "FinishRun"
 )
 
 // ByName is every activity under the name histories carry.
@@ -55,5 +68,13 @@ func (a *Activities) ByName() map[string]any {
 		NameRefundConversion:   a.RefundConversion,
 		NameProcessStripeEvent: a.ProcessStripeEvent,
 		NameParkStripeEvent:    a.ParkStripeEvent,
+		NameReservePayouts:     a.ReservePayouts,
+		NameConfirmRun:         a.ConfirmRun,
+		NameChargeRun:          a.ChargeRun,
+		NameReturnRun:          a.ReturnRun,
+		NameSendTransfer:       a.SendTransfer,
+		NameMarkPayoutPaid:     a.MarkPayoutPaid,
+		NameFailPayout:         a.FailPayout,
+		NameFinishRun:          a.FinishRun,
 	}
 }

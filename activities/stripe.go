@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
@@ -61,6 +62,7 @@ func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (st
 	var evt struct {
 		Type       string `json:"type"`
 		APIVersion string `json:"api_version"`
+		Created    int64  `json:"created"`
 		Data       *struct {
 			Object json.RawMessage `json:"object"`
 		} `json:"data"`
@@ -74,6 +76,21 @@ func (a *Activities) ProcessStripeEvent(ctx context.Context, eventID string) (st
 			return "", err
 		}
 		return a.finish(ctx, row, nil, statusProcessed, fmt.Sprintf("account %s deauthorized (%d app disconnected)", row.Account, n))
+	}
+	switch evt.Type {
+	case "account.updated":
+		if status, note, err := a.payoutAccountUpdated(ctx, row.Account, evt.Data.Object, time.Unix(evt.Created, 0)); err != nil || status != "" {
+			if err != nil {
+				return "", err
+			}
+			return a.finish(ctx, row, nil, status, note)
+		}
+	case "transfer.reversed":
+		status, note, err := a.transferReversed(ctx, evt.Data.Object)
+		if err != nil {
+			return "", err
+		}
+		return a.finish(ctx, row, nil, status, note)
 	}
 	app, err := q.GetAppByStripeAccount(ctx, &row.Account)
 	if errors.Is(err, pgx.ErrNoRows) {

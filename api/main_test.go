@@ -37,6 +37,8 @@ var (
 	noStripe *httptest.Server
 	// stripeAPI is what the Stripe API answers (stripe-mock behind a double).
 	stripeAPI *stripeDouble
+	// bank answers the charges and transfers of payouts, in front of stripeAPI.
+	bank *testenv.StripeBank
 	// svc and quietLog build more API servers in tests.
 	svc      *service.Service
 	quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -85,7 +87,8 @@ func run(m *testing.M) int {
 
 	// stripe-mock answers the Stripe API, behind a double for what it lacks.
 	stripeAPI = newStripeDouble(mock.URL)
-	double := httptest.NewServer(stripeAPI)
+	bank = testenv.NewStripeBank(stripeAPI)
+	double := httptest.NewServer(bank)
 	defer double.Close()
 	stripeCfg := config.Stripe{
 		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret,
@@ -99,6 +102,7 @@ func run(m *testing.M) int {
 	go svc.ListenForChanges(listenCtx, database.Pool, quietLog)
 	acts := stack.Activities()
 	acts.Stripe, acts.Payments = stripeapi.New(stripeCfg), svc
+	acts.BalanceRetry = 300 * time.Millisecond
 	if err := stack.StartWorker(acts); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -10,7 +10,7 @@ import (
 )
 
 const createLinkedCreator = `-- name: CreateLinkedCreator :one
-INSERT INTO creators (id, email, user_id) VALUES ($1, $2, $3) RETURNING id, email, created_at, user_id
+INSERT INTO creators (id, email, user_id) VALUES ($1, $2, $3) RETURNING id, email, created_at, user_id, payout_account_id, payouts_enabled, transfers_active, details_submitted, requirements_due, payout_account_updated_at
 `
 
 type CreateLinkedCreatorParams struct {
@@ -27,6 +27,12 @@ func (q *Queries) CreateLinkedCreator(ctx context.Context, arg CreateLinkedCreat
 		&i.Email,
 		&i.CreatedAt,
 		&i.UserID,
+		&i.PayoutAccountID,
+		&i.PayoutsEnabled,
+		&i.TransfersActive,
+		&i.DetailsSubmitted,
+		&i.RequirementsDue,
+		&i.PayoutAccountUpdatedAt,
 	)
 	return i, err
 }
@@ -64,7 +70,7 @@ func (q *Queries) CreateUser(ctx context.Context, arg CreateUserParams) (User, e
 }
 
 const getCreatorByEmail = `-- name: GetCreatorByEmail :one
-SELECT id, email, created_at, user_id FROM creators WHERE lower(email) = lower($1)
+SELECT id, email, created_at, user_id, payout_account_id, payouts_enabled, transfers_active, details_submitted, requirements_due, payout_account_updated_at FROM creators WHERE lower(email) = lower($1)
 `
 
 func (q *Queries) GetCreatorByEmail(ctx context.Context, email string) (Creator, error) {
@@ -75,12 +81,18 @@ func (q *Queries) GetCreatorByEmail(ctx context.Context, email string) (Creator,
 		&i.Email,
 		&i.CreatedAt,
 		&i.UserID,
+		&i.PayoutAccountID,
+		&i.PayoutsEnabled,
+		&i.TransfersActive,
+		&i.DetailsSubmitted,
+		&i.RequirementsDue,
+		&i.PayoutAccountUpdatedAt,
 	)
 	return i, err
 }
 
 const getCreatorByUser = `-- name: GetCreatorByUser :one
-SELECT id, email, created_at, user_id FROM creators WHERE user_id = $1
+SELECT id, email, created_at, user_id, payout_account_id, payouts_enabled, transfers_active, details_submitted, requirements_due, payout_account_updated_at FROM creators WHERE user_id = $1
 `
 
 func (q *Queries) GetCreatorByUser(ctx context.Context, userID *string) (Creator, error) {
@@ -91,12 +103,18 @@ func (q *Queries) GetCreatorByUser(ctx context.Context, userID *string) (Creator
 		&i.Email,
 		&i.CreatedAt,
 		&i.UserID,
+		&i.PayoutAccountID,
+		&i.PayoutsEnabled,
+		&i.TransfersActive,
+		&i.DetailsSubmitted,
+		&i.RequirementsDue,
+		&i.PayoutAccountUpdatedAt,
 	)
 	return i, err
 }
 
 const getOwnedApp = `-- name: GetOwnedApp :one
-SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id FROM apps WHERE id = $1 AND owner_id = $2
+SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label FROM apps WHERE id = $1 AND owner_id = $2
 `
 
 type GetOwnedAppParams struct {
@@ -122,6 +140,12 @@ func (q *Queries) GetOwnedApp(ctx context.Context, arg GetOwnedAppParams) (App, 
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }
@@ -163,7 +187,7 @@ func (q *Queries) GetUserByEmail(ctx context.Context, email string) (User, error
 }
 
 const linkCreator = `-- name: LinkCreator :one
-UPDATE creators SET user_id = $1 WHERE id = $2 AND (user_id IS NULL OR user_id = $1) RETURNING id, email, created_at, user_id
+UPDATE creators SET user_id = $1 WHERE id = $2 AND (user_id IS NULL OR user_id = $1) RETURNING id, email, created_at, user_id, payout_account_id, payouts_enabled, transfers_active, details_submitted, requirements_due, payout_account_updated_at
 `
 
 type LinkCreatorParams struct {
@@ -179,12 +203,18 @@ func (q *Queries) LinkCreator(ctx context.Context, arg LinkCreatorParams) (Creat
 		&i.Email,
 		&i.CreatedAt,
 		&i.UserID,
+		&i.PayoutAccountID,
+		&i.PayoutsEnabled,
+		&i.TransfersActive,
+		&i.DetailsSubmitted,
+		&i.RequirementsDue,
+		&i.PayoutAccountUpdatedAt,
 	)
 	return i, err
 }
 
 const listOwnedApps = `-- name: ListOwnedApps :many
-SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id FROM apps WHERE owner_id = $1 ORDER BY created_at, id
+SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label FROM apps WHERE owner_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListOwnedApps(ctx context.Context, ownerID *string) ([]App, error) {
@@ -210,6 +240,12 @@ func (q *Queries) ListOwnedApps(ctx context.Context, ownerID *string) ([]App, er
 			&i.StripeAccountID,
 			&i.StripeConnectedAt,
 			&i.OwnerID,
+			&i.PayoutMode,
+			&i.PayoutAutoConfirm,
+			&i.PayoutSchedule,
+			&i.StripeCustomerID,
+			&i.PaymentMethodID,
+			&i.PaymentMethodLabel,
 		); err != nil {
 			return nil, err
 		}
@@ -222,7 +258,7 @@ func (q *Queries) ListOwnedApps(ctx context.Context, ownerID *string) ([]App, er
 }
 
 const setAppOwner = `-- name: SetAppOwner :one
-UPDATE apps SET owner_id = $1 WHERE id = $2 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
+UPDATE apps SET owner_id = $1 WHERE id = $2 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label
 `
 
 type SetAppOwnerParams struct {
@@ -247,6 +283,12 @@ func (q *Queries) SetAppOwner(ctx context.Context, arg SetAppOwnerParams) (App, 
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }

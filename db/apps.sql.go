@@ -37,7 +37,7 @@ func (q *Queries) CreateAPIKey(ctx context.Context, arg CreateAPIKeyParams) (Api
 const createApp = `-- name: CreateApp :one
 INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, owner_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
+RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label
 `
 
 type CreateAppParams struct {
@@ -77,6 +77,12 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }
@@ -100,7 +106,7 @@ func (q *Queries) GetActiveAPIKeyByHash(ctx context.Context, keyHash []byte) (Ap
 }
 
 const getApp = `-- name: GetApp :one
-SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id FROM apps WHERE id = $1
+SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label FROM apps WHERE id = $1
 `
 
 func (q *Queries) GetApp(ctx context.Context, id string) (App, error) {
@@ -120,6 +126,12 @@ func (q *Queries) GetApp(ctx context.Context, id string) (App, error) {
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }
@@ -180,7 +192,7 @@ func (q *Queries) RevokeAPIKey(ctx context.Context, arg RevokeAPIKeyParams) (int
 }
 
 const setAppAllowedOrigins = `-- name: SetAppAllowedOrigins :one
-UPDATE apps SET allowed_origins = $2 WHERE id = $1 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
+UPDATE apps SET allowed_origins = $2 WHERE id = $1 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label
 `
 
 type SetAppAllowedOriginsParams struct {
@@ -205,6 +217,12 @@ func (q *Queries) SetAppAllowedOrigins(ctx context.Context, arg SetAppAllowedOri
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }
@@ -214,7 +232,7 @@ UPDATE apps SET name = $1, commission_bps = $2, hold_seconds = $3,
     cookie_days = $4, min_payout_cents = $5,
     allowed_origins = $6, keyless_conversions = $7
 WHERE id = $8
-RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
+RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label
 `
 
 type UpdateAppSettingsParams struct {
@@ -254,6 +272,12 @@ func (q *Queries) UpdateAppSettings(ctx context.Context, arg UpdateAppSettingsPa
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }

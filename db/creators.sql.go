@@ -34,7 +34,7 @@ func (q *Queries) CreateRefCode(ctx context.Context, arg CreateRefCodeParams) (R
 }
 
 const getRefCode = `-- name: GetRefCode :one
-SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, apps.stripe_account_id, apps.stripe_connected_at, apps.owner_id, creators.email AS creator_email
+SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, apps.stripe_account_id, apps.stripe_connected_at, apps.owner_id, apps.payout_mode, apps.payout_auto_confirm, apps.payout_schedule, apps.stripe_customer_id, apps.payment_method_id, apps.payment_method_label, creators.email AS creator_email
 FROM ref_codes
 JOIN apps ON apps.id = ref_codes.app_id
 JOIN creators ON creators.id = ref_codes.creator_id
@@ -69,6 +69,12 @@ func (q *Queries) GetRefCode(ctx context.Context, code string) (GetRefCodeRow, e
 		&i.App.StripeAccountID,
 		&i.App.StripeConnectedAt,
 		&i.App.OwnerID,
+		&i.App.PayoutMode,
+		&i.App.PayoutAutoConfirm,
+		&i.App.PayoutSchedule,
+		&i.App.StripeCustomerID,
+		&i.App.PaymentMethodID,
+		&i.App.PaymentMethodLabel,
 		&i.CreatorEmail,
 	)
 	return i, err
@@ -98,7 +104,7 @@ func (q *Queries) GetRefCodeForCreator(ctx context.Context, arg GetRefCodeForCre
 const upsertCreator = `-- name: UpsertCreator :one
 INSERT INTO creators (id, email) VALUES ($1, $2)
 ON CONFLICT (lower(email)) DO UPDATE SET email = creators.email
-RETURNING id, email, created_at, user_id
+RETURNING id, email, created_at, user_id, payout_account_id, payouts_enabled, transfers_active, details_submitted, requirements_due, payout_account_updated_at
 `
 
 type UpsertCreatorParams struct {
@@ -116,6 +122,12 @@ func (q *Queries) UpsertCreator(ctx context.Context, arg UpsertCreatorParams) (C
 		&i.Email,
 		&i.CreatedAt,
 		&i.UserID,
+		&i.PayoutAccountID,
+		&i.PayoutsEnabled,
+		&i.TransfersActive,
+		&i.DetailsSubmitted,
+		&i.RequirementsDue,
+		&i.PayoutAccountUpdatedAt,
 	)
 	return i, err
 }

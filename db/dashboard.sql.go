@@ -308,10 +308,11 @@ func (q *Queries) InsertReferralMove(ctx context.Context, arg InsertReferralMove
 }
 
 const listCreatorPrograms = `-- name: ListCreatorPrograms :many
-SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, apps.stripe_account_id, apps.stripe_connected_at, apps.owner_id,
+SELECT ref_codes.code, ref_codes.app_id, ref_codes.creator_id, ref_codes.created_at, apps.id, apps.name, apps.commission_bps, apps.hold_seconds, apps.currency, apps.cookie_days, apps.keyless_conversions, apps.min_payout_cents, apps.allowed_origins, apps.created_at, apps.stripe_account_id, apps.stripe_connected_at, apps.owner_id, apps.payout_mode, apps.payout_auto_confirm, apps.payout_schedule, apps.stripe_customer_id, apps.payment_method_id, apps.payment_method_label,
        coalesce(b.pending_cents, 0)::bigint AS pending_cents,
        coalesce(b.available_cents, 0)::bigint AS available_cents,
-       coalesce(b.paid_cents, 0)::bigint AS paid_cents
+       coalesce(b.paid_cents, 0)::bigint AS paid_cents,
+       coalesce(b.in_payout_cents, 0)::bigint AS in_payout_cents
 FROM ref_codes
 JOIN apps ON apps.id = ref_codes.app_id
 LEFT JOIN creator_balances b ON b.app_id = ref_codes.app_id AND b.creator_id = ref_codes.creator_id
@@ -325,6 +326,7 @@ type ListCreatorProgramsRow struct {
 	PendingCents   int64
 	AvailableCents int64
 	PaidCents      int64
+	InPayoutCents  int64
 }
 
 // The programs a creator is in, with their ref code and balance (the
@@ -356,9 +358,16 @@ func (q *Queries) ListCreatorPrograms(ctx context.Context, creatorID string) ([]
 			&i.App.StripeAccountID,
 			&i.App.StripeConnectedAt,
 			&i.App.OwnerID,
+			&i.App.PayoutMode,
+			&i.App.PayoutAutoConfirm,
+			&i.App.PayoutSchedule,
+			&i.App.StripeCustomerID,
+			&i.App.PaymentMethodID,
+			&i.App.PaymentMethodLabel,
 			&i.PendingCents,
 			&i.AvailableCents,
 			&i.PaidCents,
+			&i.InPayoutCents,
 		); err != nil {
 			return nil, err
 		}

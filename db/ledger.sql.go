@@ -100,9 +100,10 @@ func (q *Queries) CountTransfers(ctx context.Context) (int64, error) {
 const creatorBalances = `-- name: CreatorBalances :one
 SELECT coalesce(sum(pending_cents), 0)::bigint AS pending_cents,
        coalesce(sum(available_cents), 0)::bigint AS available_cents,
-       coalesce(sum(paid_cents), 0)::bigint AS paid_cents
+       coalesce(sum(paid_cents), 0)::bigint AS paid_cents,
+       coalesce(sum(in_payout_cents), 0)::bigint AS in_payout_cents
 FROM ledger_creator_balances
-WHERE app_id = $1 AND creator_id = $2
+WHERE app_id = $1 AND creator_id = $2::text
 `
 
 type CreatorBalancesParams struct {
@@ -114,6 +115,7 @@ type CreatorBalancesRow struct {
 	PendingCents   int64
 	AvailableCents int64
 	PaidCents      int64
+	InPayoutCents  int64
 }
 
 // A creator's balances in one program, summed from the ledger itself (zeros
@@ -121,14 +123,20 @@ type CreatorBalancesRow struct {
 func (q *Queries) CreatorBalances(ctx context.Context, arg CreatorBalancesParams) (CreatorBalancesRow, error) {
 	row := q.db.QueryRow(ctx, creatorBalances, arg.AppID, arg.CreatorID)
 	var i CreatorBalancesRow
-	err := row.Scan(&i.PendingCents, &i.AvailableCents, &i.PaidCents)
+	err := row.Scan(
+		&i.PendingCents,
+		&i.AvailableCents,
+		&i.PaidCents,
+		&i.InPayoutCents,
+	)
 	return i, err
 }
 
 const insertTransfer = `-- name: InsertTransfer :exec
 INSERT INTO ledger_transfers (transfer_key, app_id, creator_id, conversion_id, refund_id,
                               debit_account, credit_account, amount_cents, kind)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+VALUES ($1, $2, $3::text, $4, $5,
+        $6, $7, $8, $9)
 ON CONFLICT (transfer_key) DO NOTHING
 `
 
@@ -239,9 +247,9 @@ func (q *Queries) MislabeledRefunds(ctx context.Context) ([]MislabeledRefundsRow
 }
 
 const mislabeledTransfers = `-- name: MislabeledTransfers :many
-SELECT t.transfer_key, t.app_id, t.creator_id, c.id AS conversion_id, c.app_id AS conversion_app_id, c.creator_id AS conversion_creator_id
+SELECT t.transfer_key, t.app_id, coalesce(t.creator_id, '')::text AS creator_id, c.id AS conversion_id, c.app_id AS conversion_app_id, c.creator_id AS conversion_creator_id
 FROM ledger_transfers t JOIN conversions c ON c.id = t.conversion_id
-WHERE t.app_id <> c.app_id OR t.creator_id <> c.creator_id
+WHERE t.app_id <> c.app_id OR t.creator_id IS DISTINCT FROM c.creator_id
 ORDER BY t.id
 `
 

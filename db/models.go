@@ -33,6 +33,12 @@ type App struct {
 	StripeAccountID    *string
 	StripeConnectedAt  *time.Time
 	OwnerID            *string
+	PayoutMode         string
+	PayoutAutoConfirm  bool
+	PayoutSchedule     string
+	StripeCustomerID   *string
+	PaymentMethodID    *string
+	PaymentMethodLabel string
 }
 
 type AppClickDaily struct {
@@ -129,10 +135,16 @@ type Conversion struct {
 }
 
 type Creator struct {
-	ID        string
-	Email     string
-	CreatedAt time.Time
-	UserID    *string
+	ID                     string
+	Email                  string
+	CreatedAt              time.Time
+	UserID                 *string
+	PayoutAccountID        *string
+	PayoutsEnabled         bool
+	TransfersActive        bool
+	DetailsSubmitted       bool
+	RequirementsDue        []string
+	PayoutAccountUpdatedAt *time.Time
 }
 
 type CreatorBalance struct {
@@ -141,6 +153,7 @@ type CreatorBalance struct {
 	PendingCents   int64
 	AvailableCents int64
 	PaidCents      int64
+	InPayoutCents  int64
 }
 
 type Installation struct {
@@ -151,17 +164,18 @@ type Installation struct {
 
 type LedgerCreatorBalance struct {
 	AppID          string
-	CreatorID      string
+	CreatorID      *string
 	PendingCents   int64
 	AvailableCents int64
 	PaidCents      int64
+	InPayoutCents  int64
 }
 
 type LedgerTransfer struct {
 	ID            int64
 	TransferKey   string
 	AppID         string
-	CreatorID     string
+	CreatorID     *string
 	ConversionID  *string
 	RefundID      *string
 	DebitAccount  string
@@ -169,6 +183,56 @@ type LedgerTransfer struct {
 	AmountCents   int64
 	Kind          string
 	CreatedAt     time.Time
+	PayoutID      *string
+	RunID         *string
+}
+
+type Payout struct {
+	ID              string
+	RunID           string
+	AppID           string
+	CreatorID       string
+	AmountCents     int64
+	FeeCents        int64
+	Currency        string
+	Status          string
+	Destination     *string
+	TransferID      *string
+	TransferAttempt int32
+	Reference       string
+	FailureReason   string
+	CreatedAt       time.Time
+	PaidAt          *time.Time
+	FailedAt        *time.Time
+	ReversedAt      *time.Time
+}
+
+type PayoutAllocation struct {
+	PayoutID     string
+	ConversionID string
+	AmountCents  int64
+	FeeCents     int64
+}
+
+type PayoutRun struct {
+	ID              string
+	AppID           string
+	Trigger         string
+	Mode            string
+	Status          string
+	Currency        string
+	NetCents        int64
+	FeeCents        int64
+	CreditCents     int64
+	ChargeCents     int64
+	PaymentIntentID *string
+	Skipped         []byte
+	FailureReason   string
+	ConfirmedBy     *string
+	CreatedAt       time.Time
+	ConfirmedAt     *time.Time
+	FundedAt        *time.Time
+	FinishedAt      *time.Time
 }
 
 type RefCode struct {

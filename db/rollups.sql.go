@@ -15,11 +15,13 @@ const creatorBalanceDrift = `-- name: CreatorBalanceDrift :many
 SELECT coalesce(l.app_id, b.app_id)::text AS app_id, coalesce(l.creator_id, b.creator_id)::text AS creator_id,
        coalesce(l.pending_cents, 0)::bigint AS ledger_pending, coalesce(b.pending_cents, 0)::bigint AS rollup_pending,
        coalesce(l.available_cents, 0)::bigint AS ledger_available, coalesce(b.available_cents, 0)::bigint AS rollup_available,
-       coalesce(l.paid_cents, 0)::bigint AS ledger_paid, coalesce(b.paid_cents, 0)::bigint AS rollup_paid
+       coalesce(l.paid_cents, 0)::bigint AS ledger_paid, coalesce(b.paid_cents, 0)::bigint AS rollup_paid,
+       coalesce(l.in_payout_cents, 0)::bigint AS ledger_in_payout, coalesce(b.in_payout_cents, 0)::bigint AS rollup_in_payout
 FROM ledger_creator_balances l FULL JOIN creator_balances b ON b.app_id = l.app_id AND b.creator_id = l.creator_id
 WHERE coalesce(l.pending_cents, 0) <> coalesce(b.pending_cents, 0)
    OR coalesce(l.available_cents, 0) <> coalesce(b.available_cents, 0)
    OR coalesce(l.paid_cents, 0) <> coalesce(b.paid_cents, 0)
+   OR coalesce(l.in_payout_cents, 0) <> coalesce(b.in_payout_cents, 0)
 ORDER BY 1, 2
 `
 
@@ -32,6 +34,8 @@ type CreatorBalanceDriftRow struct {
 	RollupAvailable int64
 	LedgerPaid      int64
 	RollupPaid      int64
+	LedgerInPayout  int64
+	RollupInPayout  int64
 }
 
 // Creators whose rollup disagrees with the ledger's creator accounts.
@@ -53,6 +57,8 @@ func (q *Queries) CreatorBalanceDrift(ctx context.Context) ([]CreatorBalanceDrif
 			&i.RollupAvailable,
 			&i.LedgerPaid,
 			&i.RollupPaid,
+			&i.LedgerInPayout,
+			&i.RollupInPayout,
 		); err != nil {
 			return nil, err
 		}
@@ -65,7 +71,7 @@ func (q *Queries) CreatorBalanceDrift(ctx context.Context) ([]CreatorBalanceDrif
 }
 
 const getCreatorBalance = `-- name: GetCreatorBalance :one
-SELECT pending_cents, available_cents, paid_cents
+SELECT pending_cents, available_cents, paid_cents, in_payout_cents
 FROM creator_balances WHERE app_id = $1 AND creator_id = $2
 `
 
@@ -78,6 +84,7 @@ type GetCreatorBalanceRow struct {
 	PendingCents   int64
 	AvailableCents int64
 	PaidCents      int64
+	InPayoutCents  int64
 }
 
 // A creator's balances in one program, from the rollup the ledger keeps in
@@ -85,7 +92,12 @@ type GetCreatorBalanceRow struct {
 func (q *Queries) GetCreatorBalance(ctx context.Context, arg GetCreatorBalanceParams) (GetCreatorBalanceRow, error) {
 	row := q.db.QueryRow(ctx, getCreatorBalance, arg.AppID, arg.CreatorID)
 	var i GetCreatorBalanceRow
-	err := row.Scan(&i.PendingCents, &i.AvailableCents, &i.PaidCents)
+	err := row.Scan(
+		&i.PendingCents,
+		&i.AvailableCents,
+		&i.PaidCents,
+		&i.InPayoutCents,
+	)
 	return i, err
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 const connectStripeAccount = `-- name: ConnectStripeAccount :one
-UPDATE apps SET stripe_account_id = $1, stripe_connected_at = now() WHERE id = $2 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id
+UPDATE apps SET stripe_account_id = $1, stripe_connected_at = now() WHERE id = $2 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label
 `
 
 type ConnectStripeAccountParams struct {
@@ -36,6 +36,12 @@ func (q *Queries) ConnectStripeAccount(ctx context.Context, arg ConnectStripeAcc
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }
@@ -74,7 +80,7 @@ func (q *Queries) FinishStripeEvent(ctx context.Context, arg FinishStripeEventPa
 }
 
 const getAppByStripeAccount = `-- name: GetAppByStripeAccount :one
-SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id FROM apps WHERE stripe_account_id = $1
+SELECT id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label FROM apps WHERE stripe_account_id = $1
 `
 
 func (q *Queries) GetAppByStripeAccount(ctx context.Context, stripeAccountID *string) (App, error) {
@@ -94,6 +100,12 @@ func (q *Queries) GetAppByStripeAccount(ctx context.Context, stripeAccountID *st
 		&i.StripeAccountID,
 		&i.StripeConnectedAt,
 		&i.OwnerID,
+		&i.PayoutMode,
+		&i.PayoutAutoConfirm,
+		&i.PayoutSchedule,
+		&i.StripeCustomerID,
+		&i.PaymentMethodID,
+		&i.PaymentMethodLabel,
 	)
 	return i, err
 }

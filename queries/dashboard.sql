@@ -4,7 +4,8 @@
 SELECT sqlc.embed(ref_codes), sqlc.embed(apps),
        coalesce(b.pending_cents, 0)::bigint AS pending_cents,
        coalesce(b.available_cents, 0)::bigint AS available_cents,
-       coalesce(b.paid_cents, 0)::bigint AS paid_cents
+       coalesce(b.paid_cents, 0)::bigint AS paid_cents,
+       coalesce(b.in_payout_cents, 0)::bigint AS in_payout_cents
 FROM ref_codes
 JOIN apps ON apps.id = ref_codes.app_id
 LEFT JOIN creator_balances b ON b.app_id = ref_codes.app_id AND b.creator_id = ref_codes.creator_id

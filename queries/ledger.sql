@@ -1,7 +1,8 @@
 -- name: InsertTransfer :exec
 INSERT INTO ledger_transfers (transfer_key, app_id, creator_id, conversion_id, refund_id,
                               debit_account, credit_account, amount_cents, kind)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+VALUES (@transfer_key, @app_id, @creator_id::text, sqlc.narg(conversion_id), sqlc.narg(refund_id),
+        @debit_account, @credit_account, @amount_cents, @kind)
 ON CONFLICT (transfer_key) DO NOTHING;
 
 -- name: CreatorBalances :one
@@ -9,9 +10,10 @@ ON CONFLICT (transfer_key) DO NOTHING;
 -- when nothing was ever credited).
 SELECT coalesce(sum(pending_cents), 0)::bigint AS pending_cents,
        coalesce(sum(available_cents), 0)::bigint AS available_cents,
-       coalesce(sum(paid_cents), 0)::bigint AS paid_cents
+       coalesce(sum(paid_cents), 0)::bigint AS paid_cents,
+       coalesce(sum(in_payout_cents), 0)::bigint AS in_payout_cents
 FROM ledger_creator_balances
-WHERE app_id = $1 AND creator_id = $2;
+WHERE app_id = @app_id AND creator_id = @creator_id::text;
 
 -- name: ConversionLedger :many
 -- Per conversion and account, the net amount the ledger holds.
@@ -46,9 +48,9 @@ SELECT count(*) FROM ledger_transfers;
 -- name: MislabeledTransfers :many
 -- Transfers whose app or creator is not their conversion's: a balance
 -- summed by creator would then disagree with the conversions.
-SELECT t.transfer_key, t.app_id, t.creator_id, c.id AS conversion_id, c.app_id AS conversion_app_id, c.creator_id AS conversion_creator_id
+SELECT t.transfer_key, t.app_id, coalesce(t.creator_id, '')::text AS creator_id, c.id AS conversion_id, c.app_id AS conversion_app_id, c.creator_id AS conversion_creator_id
 FROM ledger_transfers t JOIN conversions c ON c.id = t.conversion_id
-WHERE t.app_id <> c.app_id OR t.creator_id <> c.creator_id
+WHERE t.app_id <> c.app_id OR t.creator_id IS DISTINCT FROM c.creator_id
 ORDER BY t.id;
 
 -- name: MislabeledRefunds :many

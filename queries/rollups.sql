@@ -1,7 +1,7 @@
 -- name: GetCreatorBalance :one
 -- A creator's balances in one program, from the rollup the ledger keeps in
 -- step (CreatorBalances sums the ledger itself; ledger.Check compares them).
-SELECT pending_cents, available_cents, paid_cents
+SELECT pending_cents, available_cents, paid_cents, in_payout_cents
 FROM creator_balances WHERE app_id = $1 AND creator_id = $2;
 
 -- name: ProgramDays :many
@@ -30,11 +30,13 @@ ORDER BY 1;
 SELECT coalesce(l.app_id, b.app_id)::text AS app_id, coalesce(l.creator_id, b.creator_id)::text AS creator_id,
        coalesce(l.pending_cents, 0)::bigint AS ledger_pending, coalesce(b.pending_cents, 0)::bigint AS rollup_pending,
        coalesce(l.available_cents, 0)::bigint AS ledger_available, coalesce(b.available_cents, 0)::bigint AS rollup_available,
-       coalesce(l.paid_cents, 0)::bigint AS ledger_paid, coalesce(b.paid_cents, 0)::bigint AS rollup_paid
+       coalesce(l.paid_cents, 0)::bigint AS ledger_paid, coalesce(b.paid_cents, 0)::bigint AS rollup_paid,
+       coalesce(l.in_payout_cents, 0)::bigint AS ledger_in_payout, coalesce(b.in_payout_cents, 0)::bigint AS rollup_in_payout
 FROM ledger_creator_balances l FULL JOIN creator_balances b ON b.app_id = l.app_id AND b.creator_id = l.creator_id
 WHERE coalesce(l.pending_cents, 0) <> coalesce(b.pending_cents, 0)
    OR coalesce(l.available_cents, 0) <> coalesce(b.available_cents, 0)
    OR coalesce(l.paid_cents, 0) <> coalesce(b.paid_cents, 0)
+   OR coalesce(l.in_payout_cents, 0) <> coalesce(b.in_payout_cents, 0)
 ORDER BY 1, 2;
 
 -- name: ProgramDayDrift :many

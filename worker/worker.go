@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -60,6 +61,8 @@ func RegisterWorkflows(r interface {
 }) {
 	r.RegisterWorkflowWithOptions(workflows.ConversionWorkflow, workflow.RegisterOptions{Name: workflows.ConversionWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.StripeEventWorkflow, workflow.RegisterOptions{Name: workflows.StripeEventWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.PayoutRunWorkflow, workflow.RegisterOptions{Name: payout.RunWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.PayoutWorkflow, workflow.RegisterOptions{Name: payout.PayoutWorkflow})
 }
 
 // EnsureSearchAttributes registers the custom search attributes on the

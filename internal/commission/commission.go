@@ -153,3 +153,19 @@ func Percent(bps int32) string {
 	s := fmt.Sprintf("%d.%02d", bps/100, bps%100)
 	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
 }
+
+// CarriedFee is the platform fee the app pays with a payout that carries
+// cents of a conversion's net commission, after payouts carried carried
+// before: the proportional share of the cumulative amount carried, so the
+// fees of every payout of a conversion add up to exactly its fee (the
+// rule refunds follow). The app owes the creator's net and AgentLinks' fee
+// on it; a payout collects both.
+func CarriedFee(orig Breakdown, carried, cents int64) int64 {
+	if orig.NetCommissionCents <= 0 || cents <= 0 || carried < 0 {
+		return 0
+	}
+	after := min(carried+cents, orig.NetCommissionCents)
+	before := min(carried, orig.NetCommissionCents)
+	return mulDivHalfUp(orig.PlatformFeeCents, after, orig.NetCommissionCents) -
+		mulDivHalfUp(orig.PlatformFeeCents, before, orig.NetCommissionCents)
+}

@@ -11,7 +11,7 @@ import (
 // returns one line per violation (none means the books balance):
 //
 //   - for every conversion, the net commission credited equals
-//     pending + available + paid + reversed, and the fee credited equals
+//     pending + available + in payout + paid + reversed, and the fee credited equals
 //     platform pending + platform revenue + fee reversed, to the cent;
 //   - what the ledger reversed equals what the refunds table says, and the
 //     conversion's refunded amount equals the sum of its refunds;
@@ -53,10 +53,11 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 		add := func(format string, args ...any) {
 			bad = append(bad, fmt.Sprintf("conversion %s (%s): ", c.ID, c.Status)+fmt.Sprintf(format, args...))
 		}
-		pending, avail, paid := b[CreatorPending], b[CreatorAvailable], b[CreatorPaid]
+		pending, avail, inPayout := b[CreatorPending], b[CreatorAvailable], b[CreatorInPayout]
+		paid := b[CreatorPaid] + inPayout // released money, wherever a payout took it
 		if got := pending + avail + paid + ref.NetCommissionCents; got != c.NetCommissionCents {
-			add("net credited %d != pending %d + available %d + paid %d + reversed %d",
-				c.NetCommissionCents, pending, avail, paid, ref.NetCommissionCents)
+			add("net credited %d != pending %d + available %d + in payout %d + paid %d + reversed %d",
+				c.NetCommissionCents, pending, avail, inPayout, b[CreatorPaid], ref.NetCommissionCents)
 		}
 		if got := b[PlatformPending] + b[PlatformRevenue] + ref.PlatformFeeCents; got != c.PlatformFeeCents {
 			add("fee credited %d != platform pending %d + revenue %d + reversed %d",
@@ -82,11 +83,11 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 			}
 		case "available":
 			if pending != 0 || avail+paid != leftNet {
-				add("available with pending %d, available+paid %d; want 0, %d", pending, avail+paid, leftNet)
+				add("available with pending %d, available+in payout+paid %d; want 0, %d", pending, avail+paid, leftNet)
 			}
 		case "refunded":
 			if c.RefundedCents != c.AmountCents || pending != 0 || avail+paid != 0 {
-				add("refunded with refunded %d of %d, pending %d, available+paid %d",
+				add("refunded with refunded %d of %d, pending %d, available+in payout+paid %d",
 					c.RefundedCents, c.AmountCents, pending, avail+paid)
 			}
 		}
@@ -96,9 +97,9 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if got := cb.PendingCents + cb.AvailableCents + cb.PaidCents; got != want {
-			bad = append(bad, fmt.Sprintf("creator %s in app %s: pending %d + available %d + paid %d = %d, but their conversions leave them %d",
-				k.creator, k.app, cb.PendingCents, cb.AvailableCents, cb.PaidCents, got, want))
+		if got := cb.PendingCents + cb.AvailableCents + cb.InPayoutCents + cb.PaidCents; got != want {
+			bad = append(bad, fmt.Sprintf("creator %s in app %s: pending %d + available %d + in payout %d + paid %d = %d, but their conversions leave them %d",
+				k.creator, k.app, cb.PendingCents, cb.AvailableCents, cb.InPayoutCents, cb.PaidCents, got, want))
 		}
 	}
 	mislabeled, err := q.MislabeledTransfers(ctx)
@@ -135,6 +136,11 @@ func Check(ctx context.Context, q *db.Queries) ([]string, error) {
 	if sum != 0 {
 		bad = append(bad, fmt.Sprintf("accounts sum to %d, not 0", sum))
 	}
+	payouts, err := CheckPayouts(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	bad = append(bad, payouts...)
 	rollups, err := CheckRollups(ctx, q)
 	return append(bad, rollups...), err
 }
@@ -148,8 +154,9 @@ func CheckRollups(ctx context.Context, q *db.Queries) ([]string, error) {
 		return nil, err
 	}
 	for _, d := range drift {
-		bad = append(bad, fmt.Sprintf("creator %s in app %s: rollup pending %d, available %d, paid %d; the ledger says %d, %d, %d",
-			d.CreatorID, d.AppID, d.RollupPending, d.RollupAvailable, d.RollupPaid, d.LedgerPending, d.LedgerAvailable, d.LedgerPaid))
+		bad = append(bad, fmt.Sprintf("creator %s in app %s: rollup pending %d, available %d, in payout %d, paid %d; the ledger says %d, %d, %d, %d",
+			d.CreatorID, d.AppID, d.RollupPending, d.RollupAvailable, d.RollupInPayout, d.RollupPaid,
+			d.LedgerPending, d.LedgerAvailable, d.LedgerInPayout, d.LedgerPaid))
 	}
 	days, err := q.ProgramDayDrift(ctx)
 	if err != nil {

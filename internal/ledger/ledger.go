@@ -7,6 +7,15 @@
 //	reversal  creator_pending → app, platform_pending → app (refund during the hold)
 //	clawback  creator_available → app, platform_revenue → app (refund after release;
 //	          the creator's available balance may go negative)
+//	payout_reserve   creator_available → creator_in_payout (a run reserves it)
+//	payout           creator_in_payout → creator_paid (the creator was paid)
+//	payout_return    creator_in_payout → creator_available (a failure returns it)
+//	payout_reversal  creator_paid → creator_available (Stripe reversed the transfer)
+//	collection       app_collected → app (the app paid a run: what it owes drops)
+//
+// Payout movements are split per conversion (payout_allocations), so the
+// invariant credited = pending + available + in payout + paid + reversed
+// holds per conversion as well as per creator.
 package ledger
 
 // Accounts.
@@ -15,8 +24,12 @@ const (
 	CreatorPending   = "creator_pending"
 	CreatorAvailable = "creator_available"
 	CreatorPaid      = "creator_paid"
-	PlatformPending  = "platform_pending"
-	PlatformRevenue  = "platform_revenue"
+	CreatorInPayout  = "creator_in_payout"
+	// AppCollected is the other side of what apps paid for payout runs: its
+	// balance is minus everything collected, and app's rises by as much.
+	AppCollected    = "app_collected"
+	PlatformPending = "platform_pending"
+	PlatformRevenue = "platform_revenue"
 )
 
 // Kinds of transfer.
@@ -25,4 +38,10 @@ const (
 	KindRelease  = "release"
 	KindReversal = "reversal"
 	KindClawback = "clawback"
+
+	KindPayout         = "payout"
+	KindPayoutReserve  = "payout_reserve"
+	KindPayoutReturn   = "payout_return"
+	KindPayoutReversal = "payout_reversal"
+	KindCollection     = "collection"
 )

@@ -101,7 +101,7 @@ func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membersh
 	out := make([]Membership, 0, len(rows))
 	for _, r := range rows {
 		m := Membership{App: r.App, RefCode: r.RefCode.Code,
-			Balance: Balance{PendingCents: r.PendingCents, AvailableCents: r.AvailableCents, PaidCents: r.PaidCents}}
+			Balance: Balance{PendingCents: r.PendingCents, AvailableCents: r.AvailableCents, PaidCents: r.PaidCents, InPayoutCents: r.InPayoutCents}}
 		if m.Stats, err = s.Stats(ctx, r.App.ID, r.RefCode.Code); err != nil {
 			return nil, err
 		}

@@ -17,6 +17,8 @@ type Balance struct {
 	PendingCents   int64 `json:"pending_cents"`
 	AvailableCents int64 `json:"available_cents"`
 	PaidCents      int64 `json:"paid_cents"`
+	// InPayoutCents is reserved by a payout run that has not paid it yet.
+	InPayoutCents int64 `json:"in_payout_cents"`
 }
 
 // Balance answers the balance of the ref's creator in the app's program.
@@ -31,7 +33,7 @@ func (s *Service) Balance(ctx context.Context, appID, ref string) (Balance, erro
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Balance{}, err
 	}
-	return Balance{PendingCents: b.PendingCents, AvailableCents: b.AvailableCents, PaidCents: b.PaidCents}, nil
+	return Balance{PendingCents: b.PendingCents, AvailableCents: b.AvailableCents, PaidCents: b.PaidCents, InPayoutCents: b.InPayoutCents}, nil
 }
 
 // Stats counts what a ref link brought.

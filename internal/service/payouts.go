@@ -1,0 +1,307 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/internal/ledger"
+	"github.com/agentlinks/agentlinks/internal/payout"
+	"github.com/agentlinks/agentlinks/internal/refusal"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+// Cashing out (PRODUCT.md, Cash out): a program's payout settings and
+// schedule, runs started now or by a creator's request, the owner's
+// confirmation, manual payouts marked paid, and what everyone sees.
+
+// PayoutSettings are how an app pays its creators.
+type PayoutSettings struct {
+	Mode           string // stripe or manual
+	AutoConfirm    bool
+	Schedule       string // monthly:D, every:N or "" (none)
+	MinPayoutCents int64
+}
+
+func (p *PayoutSettings) check() (payout.Schedule, error) {
+	if p.Mode != payout.ModeStripe && p.Mode != payout.ModeManual {
+		return payout.Schedule{}, refusal.Invalid("invalid_payout_mode", "payout mode %q: want stripe or manual", p.Mode)
+	}
+	if p.MinPayoutCents < 0 || p.MinPayoutCents > 100_000_000 {
+		return payout.Schedule{}, refusal.Invalid("invalid_min_payout", "the minimum payout must be between 0 and 1000000.00")
+	}
+	s, err := payout.ParseSchedule(strings.TrimSpace(p.Schedule))
+	if err != nil {
+		return s, refusal.Invalid("invalid_payout_schedule", "%s", err.Error())
+	}
+	p.Schedule = s.String()
+	return s, nil
+}
+
+// SetPayoutSettings stores an app's payout settings and makes its Temporal
+// Schedule match. The schedule is set first: a schedule Temporal refused
+// leaves the settings as they were.
+func (s *Service) SetPayoutSettings(ctx context.Context, appID string, in PayoutSettings) (db.App, error) {
+	sched, err := in.check()
+	if err != nil {
+		return db.App{}, err
+	}
+	if err := s.Workflows.SetPayoutSchedule(ctx, appID, sched); err != nil {
+		return db.App{}, fmt.Errorf("set the payout schedule: %w", err)
+	}
+	app, err := s.Q.SetAppPayouts(ctx, db.SetAppPayoutsParams{ID: appID, PayoutMode: in.Mode, PayoutAutoConfirm: in.AutoConfirm,
+		PayoutSchedule: in.Schedule, MinPayoutCents: in.MinPayoutCents})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return app, appNotFound(appID)
+	}
+	return app, err
+}
+
+// StartPayoutRun starts a run of the app's program now and returns its id.
+func (s *Service) StartPayoutRun(ctx context.Context, appID, trigger string) (string, error) {
+	if _, err := s.Q.GetApp(ctx, appID); errors.Is(err, pgx.ErrNoRows) {
+		return "", appNotFound(appID)
+	} else if err != nil {
+		return "", err
+	}
+	in := payout.RunInput{RunID: payout.RunWorkflowID(appID, strings.TrimPrefix(ids.New("r"), "r_")), AppID: appID, Trigger: trigger}
+	return in.RunID, s.Workflows.StartPayoutRun(ctx, in)
+}
+
+// RequestCashOut is a creator asking to be paid what is available in a
+// program now. It is refused with the reason when nothing could be paid
+// (below the minimum, a clawback debt, no payout account); otherwise a run
+// of this creator alone starts and waits for the owner like any other.
+// Racing a scheduled run, one of the two reserves the money; the other
+// finds nothing left.
+func (s *Service) RequestCashOut(ctx context.Context, accountID, appID string) (string, error) {
+	cr, err := s.Q.GetCreatorByUser(ctx, &accountID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", appNotFound(appID)
+	}
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.Q.GetRefCodeForCreator(ctx, db.GetRefCodeForCreatorParams{AppID: appID, CreatorID: cr.ID}); errors.Is(err, pgx.ErrNoRows) {
+		return "", appNotFound(appID)
+	} else if err != nil {
+		return "", err
+	}
+	app, err := s.Q.GetApp(ctx, appID)
+	if err != nil {
+		return "", err
+	}
+	b, err := s.Q.GetCreatorBalance(ctx, db.GetCreatorBalanceParams{AppID: appID, CreatorID: cr.ID})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	cand := payout.Candidate{AvailableCents: b.AvailableCents, HasAccount: cr.PayoutAccountID != nil && cr.TransfersActive}
+	if why := payout.Skip(cand, app.MinPayoutCents, app.PayoutMode); why != "" {
+		return "", refusal.Conflict("cannot_cash_out", "%s", why)
+	}
+	in := payout.RunInput{RunID: payout.RunWorkflowID(appID, "request-"+strings.TrimPrefix(ids.New("r"), "r_")),
+		AppID: appID, Trigger: payout.TriggerRequest, CreatorID: cr.ID}
+	return in.RunID, s.Workflows.StartPayoutRun(ctx, in)
+}
+
+// DecidePayoutRun is the owner confirming or canceling a run of their app.
+func (s *Service) DecidePayoutRun(ctx context.Context, appID, runID string, confirm bool, d payout.Decision) error {
+	run, err := s.Q.GetPayoutRun(ctx, runID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && run.AppID != appID) {
+		return refusal.NotFound("payout_run_not_found", "there is no payout run %.80q in this app", runID)
+	}
+	if err != nil {
+		return err
+	}
+	err = s.Workflows.DecideRun(ctx, runID, confirm, d)
+	if errors.Is(err, workflows.ErrRunNotAwaiting) {
+		return refusal.Conflict("payout_run_decided", "run %s is %s: %s", runID, run.Status, err.Error())
+	}
+	return err
+}
+
+// MarkPayout is the owner of a manual program recording a payout they
+// made (paid, with their reference) or could not make (failed, with the
+// reason: the amount returns to the creator's available balance).
+func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid bool, note string) (db.Payout, error) {
+	note = strings.TrimSpace(note)
+	if len(note) > 200 || !isText(note) {
+		return db.Payout{}, refusal.Invalid("invalid_reference", "a reference or reason is at most 200 characters of text")
+	}
+	if !paid && note == "" {
+		return db.Payout{}, refusal.Invalid("reason_required", "say why the payout failed; the creator sees it")
+	}
+	var out db.Payout
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := s.Q.WithTx(tx)
+		p, err := q.GetPayout(ctx, payoutID)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && p.AppID != appID) {
+			return refusal.NotFound("payout_not_found", "there is no payout %.80q in this app", payoutID)
+		}
+		if err != nil {
+			return err
+		}
+		run, err := q.GetPayoutRunForUpdate(ctx, p.RunID)
+		if err != nil {
+			return err
+		}
+		if run.Mode != payout.ModeManual {
+			return refusal.Conflict("not_manual", "payout %s is paid through Stripe; it cannot be marked by hand", p.ID)
+		}
+		step := ledger.Step{PayoutID: p.ID, Status: payout.StatusPaid, Reference: note}
+		if !paid {
+			step = ledger.Step{PayoutID: p.ID, Status: payout.StatusFailed, Reason: note}
+		}
+		if out, err = ledger.Advance(ctx, q, step); errors.Is(err, ledger.ErrPayoutState) {
+			return refusal.Conflict("payout_state", "%s", strings.TrimPrefix(err.Error(), ledger.ErrPayoutState.Error()+": "))
+		} else if err != nil {
+			return err
+		}
+		ps, err := q.RunPayouts(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			if p.Status == payout.StatusAwaitingPayment || p.Status == payout.StatusReserved {
+				return nil
+			}
+		}
+		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: run.ID, Status: payout.RunCompleted})
+	})
+	return out, err
+}
+
+// Payout is one payout as owners, creators and the API see it.
+type Payout struct {
+	ID            string     `json:"id"`
+	RunID         string     `json:"run_id"`
+	CreatorID     string     `json:"creator_id"`
+	Email         string     `json:"email,omitempty"`
+	AmountCents   int64      `json:"amount_cents"`
+	FeeCents      int64      `json:"fee_cents"`
+	Currency      string     `json:"currency"`
+	Status        string     `json:"status"`
+	TransferID    string     `json:"transfer_id,omitempty"`
+	Reference     string     `json:"reference,omitempty"`
+	FailureReason string     `json:"failure_reason,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	PaidAt        *time.Time `json:"paid_at,omitempty"`
+	FailedAt      *time.Time `json:"failed_at,omitempty"`
+	ReversedAt    *time.Time `json:"reversed_at,omitempty"`
+}
+
+func payoutOf(p db.Payout, email string) Payout {
+	out := Payout{ID: p.ID, RunID: p.RunID, CreatorID: p.CreatorID, Email: email, AmountCents: p.AmountCents, FeeCents: p.FeeCents,
+		Currency: p.Currency, Status: p.Status, Reference: p.Reference, FailureReason: p.FailureReason, CreatedAt: p.CreatedAt.UTC(),
+		PaidAt: p.PaidAt, FailedAt: p.FailedAt, ReversedAt: p.ReversedAt}
+	if p.TransferID != nil {
+		out.TransferID = *p.TransferID
+	}
+	return out
+}
+
+// PayoutsOf lists a ref's creator's payouts in the app, newest first (the
+// API's GET /api/payouts?ref=).
+func (s *Service) PayoutsOf(ctx context.Context, appID, ref string) ([]Payout, error) {
+	row, err := s.appRef(ctx, appID, ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.creatorPayouts(ctx, appID, row.RefCode.CreatorID)
+}
+
+func (s *Service) creatorPayouts(ctx context.Context, appID, creatorID string) ([]Payout, error) {
+	rows, err := s.Q.CreatorPayouts(ctx, db.CreatorPayoutsParams{AppID: appID, CreatorID: creatorID, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Payout, len(rows))
+	for i, r := range rows {
+		out[i] = payoutOf(db.Payout{ID: r.ID, RunID: r.RunID, AppID: r.AppID, CreatorID: r.CreatorID, AmountCents: r.AmountCents,
+			FeeCents: r.FeeCents, Currency: r.Currency, Status: r.Status, TransferID: r.TransferID, Reference: r.Reference,
+			FailureReason: r.FailureReason, CreatedAt: r.CreatedAt, PaidAt: r.PaidAt, FailedAt: r.FailedAt, ReversedAt: r.ReversedAt}, "")
+	}
+	return out, nil
+}
+
+// Skipped is a creator a run left out, and why.
+type Skipped struct {
+	CreatorID string `json:"creator_id"`
+	Email     string `json:"email"`
+	Reason    string `json:"reason"`
+}
+
+// Run is a payout run with its payouts.
+type Run struct {
+	db.PayoutRun
+	Payouts []Payout
+	Skipped []Skipped
+}
+
+// PayoutRuns lists an app's recent runs with their payouts, newest first.
+func (s *Service) PayoutRuns(ctx context.Context, appID string, limit int32) ([]Run, error) {
+	runs, err := s.Q.ListPayoutRuns(ctx, db.ListPayoutRunsParams{AppID: appID, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Run, len(runs))
+	for i, r := range runs {
+		if out[i], err = s.run(ctx, r); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// PayoutRun is one run of the app.
+func (s *Service) PayoutRun(ctx context.Context, appID, runID string) (Run, error) {
+	r, err := s.Q.GetPayoutRun(ctx, runID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && r.AppID != appID) {
+		return Run{}, refusal.NotFound("payout_run_not_found", "there is no payout run %.80q in this app", runID)
+	}
+	if err != nil {
+		return Run{}, err
+	}
+	return s.run(ctx, r)
+}
+
+func (s *Service) run(ctx context.Context, r db.PayoutRun) (Run, error) {
+	run := Run{PayoutRun: r, Payouts: []Payout{}, Skipped: []Skipped{}}
+	ps, err := s.Q.RunPayouts(ctx, r.ID)
+	if err != nil {
+		return run, err
+	}
+	for _, p := range ps {
+		run.Payouts = append(run.Payouts, payoutOf(db.Payout{ID: p.ID, RunID: p.RunID, AppID: p.AppID, CreatorID: p.CreatorID,
+			AmountCents: p.AmountCents, FeeCents: p.FeeCents, Currency: p.Currency, Status: p.Status, TransferID: p.TransferID,
+			Reference: p.Reference, FailureReason: p.FailureReason, CreatedAt: p.CreatedAt, PaidAt: p.PaidAt, FailedAt: p.FailedAt,
+			ReversedAt: p.ReversedAt}, p.Email))
+	}
+	if len(r.Skipped) > 0 {
+		if err := json.Unmarshal(r.Skipped, &run.Skipped); err != nil {
+			return run, fmt.Errorf("run %s skipped: %w", r.ID, err)
+		}
+	}
+	return run, nil
+}
+
+// WaitPayoutRun waits until the run's workflow ends (a run awaiting the
+// owner does not end until they decide) and returns the run.
+func (s *Service) WaitPayoutRun(ctx context.Context, appID, runID string) (Run, error) {
+	if _, err := s.Workflows.WaitRun(ctx, runID); err != nil {
+		return Run{}, err
+	}
+	return s.PayoutRun(ctx, appID, runID)
+}
+
+// NextPayouts is when the app's schedule starts its next runs.
+func (s *Service) NextPayouts(ctx context.Context, appID string) ([]time.Time, error) {
+	return s.Workflows.PayoutSchedule(ctx, appID)
+}

@@ -1,0 +1,222 @@
+package testenv
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// StripeBank plays the Stripe calls of cashing out as Stripe documents
+// them, which stripe-mock answers only with fixtures (a payment intent it
+// never confirms): payment intents charged off-session and transfers to
+// connected accounts. Like Stripe it keeps the answer to each
+// Idempotency-Key, errors included, and answers a retry with it. A test
+// declines a customer's card, refuses transfers to an account, or makes
+// the platform's balance short for a number of transfers. Everything else
+// goes to next (stripe-mock, or a double in front of it).
+type StripeBank struct {
+	next http.Handler
+
+	mu        sync.Mutex
+	answers   map[string]bankAnswer // path + Idempotency-Key → first answer
+	declined  map[string]string     // customer → decline code
+	refused   map[string]string     // account → why
+	short     map[string]int        // account → balance_insufficient answers left
+	charges   []BankCall
+	transfers []BankCall
+	accounts  map[string]map[string]any // acct → state GET /v1/accounts/{id} answers
+	setups    map[string]map[string]any // checkout session → a finished setup
+	n         int
+}
+
+// BankCall is a charge or transfer Stripe made.
+type BankCall struct {
+	ID, Key, Party string // party: the customer charged or the account paid
+	AmountCents    int64
+	Group          string
+}
+
+type bankAnswer struct {
+	status int
+	body   []byte
+	amount string
+}
+
+// NewStripeBank returns the double in front of next.
+func NewStripeBank(next http.Handler) *StripeBank {
+	return &StripeBank{next: next, answers: map[string]bankAnswer{}, declined: map[string]string{},
+		refused: map[string]string{}, short: map[string]int{}, accounts: map[string]map[string]any{}, setups: map[string]map[string]any{}}
+}
+
+// Decline makes charges of the customer fail with a card error.
+func (b *StripeBank) Decline(customer, code string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.declined[customer] = code
+}
+
+// Refuse makes transfers to the account fail for good.
+func (b *StripeBank) Refuse(account, why string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refused[account] = why
+}
+
+// Allow lifts Refuse.
+func (b *StripeBank) Allow(account string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.refused, account)
+}
+
+// Short makes the next n transfers to the account answer balance_insufficient.
+func (b *StripeBank) Short(account string, n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.short[account] = n
+}
+
+// Account makes GET /v1/accounts/{id} answer the account in this state.
+func (b *StripeBank) Account(id string, payoutsEnabled, transfersActive bool, due ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	caps := "inactive"
+	if transfersActive {
+		caps = "active"
+	}
+	b.accounts[id] = map[string]any{"id": id, "object": "account", "type": "express", "payouts_enabled": payoutsEnabled,
+		"details_submitted": payoutsEnabled, "capabilities": map[string]any{"transfers": caps},
+		"requirements": map[string]any{"currently_due": append([]string{}, due...)}}
+}
+
+// FinishSetup makes the Checkout setup session answer that the owner saved
+// a card: GET /v1/checkout/sessions/{id} with its SetupIntent succeeded.
+func (b *StripeBank) FinishSetup(session, paymentMethod, brand, last4 string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.setups[session] = map[string]any{"id": session, "object": "checkout.session", "mode": "setup", "status": "complete",
+		"setup_intent": map[string]any{"id": "seti_" + session, "object": "setup_intent", "status": "succeeded",
+			"payment_method": map[string]any{"id": paymentMethod, "object": "payment_method", "type": "card",
+				"card": map[string]any{"brand": brand, "last4": last4}}}}
+}
+
+// Charges and Transfers are what Stripe made, in order (each once per key).
+func (b *StripeBank) Charges() []BankCall {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]BankCall(nil), b.charges...)
+}
+
+func (b *StripeBank) Transfers() []BankCall {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]BankCall(nil), b.transfers...)
+}
+
+func (b *StripeBank) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/accounts/") {
+		b.mu.Lock()
+		acct, ok := b.accounts[strings.TrimPrefix(r.URL.Path, "/v1/accounts/")]
+		b.mu.Unlock()
+		if ok {
+			writeJSON(w, http.StatusOK, acct)
+			return
+		}
+	}
+	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/checkout/sessions/") {
+		b.mu.Lock()
+		s, ok := b.setups[strings.TrimPrefix(r.URL.Path, "/v1/checkout/sessions/")]
+		b.mu.Unlock()
+		if ok {
+			writeJSON(w, http.StatusOK, s)
+			return
+		}
+	}
+	if r.Method != http.MethodPost || (r.URL.Path != "/v1/payment_intents" && r.URL.Path != "/v1/transfers") {
+		b.next.ServeHTTP(w, r)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		bankError(w, http.StatusBadRequest, "invalid_request_error", "", err.Error())
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if prev, ok := b.answers[r.URL.Path+" "+key]; ok && key != "" {
+		if prev.amount != r.PostForm.Get("amount") {
+			bankError(w, http.StatusBadRequest, "idempotency_error", "",
+				"Keys for idempotent requests can only be used with the same parameters they were first used with.")
+			return
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(prev.status)
+		_, _ = w.Write(prev.body)
+		return
+	}
+	amount, _ := strconv.ParseInt(r.PostForm.Get("amount"), 10, 64)
+	status, body := b.answer(r, amount, key)
+	js, _ := json.Marshal(body)
+	if key != "" {
+		b.answers[r.URL.Path+" "+key] = bankAnswer{status: status, body: js, amount: r.PostForm.Get("amount")}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(js)
+}
+
+func (b *StripeBank) answer(r *http.Request, amount int64, key string) (int, map[string]any) {
+	f := r.PostForm
+	b.n++
+	if r.URL.Path == "/v1/payment_intents" {
+		cus := f.Get("customer")
+		if code, ok := b.declined[cus]; ok {
+			return http.StatusPaymentRequired, errorBody("card_error", "card_declined", code, "Your card was declined.")
+		}
+		id := fmt.Sprintf("pi_bank%d", b.n)
+		b.charges = append(b.charges, BankCall{ID: id, Key: key, Party: cus, AmountCents: amount})
+		return http.StatusOK, map[string]any{"id": id, "object": "payment_intent", "amount": amount, "amount_received": amount,
+			"currency": f.Get("currency"), "customer": cus, "payment_method": f.Get("payment_method"), "status": "succeeded",
+			"metadata": map[string]any{"agentlinks_run": f.Get("metadata[agentlinks_run]")}}
+	}
+	dest := f.Get("destination")
+	if why, ok := b.refused[dest]; ok {
+		return http.StatusBadRequest, errorBody("invalid_request_error", "", "", why)
+	}
+	if b.short[dest] > 0 {
+		b.short[dest]--
+		return http.StatusBadRequest, errorBody("invalid_request_error", "balance_insufficient", "",
+			"You have insufficient available funds in your Stripe account.")
+	}
+	id := fmt.Sprintf("tr_bank%d", b.n)
+	b.transfers = append(b.transfers, BankCall{ID: id, Key: key, Party: dest, AmountCents: amount, Group: f.Get("transfer_group")})
+	return http.StatusOK, map[string]any{"id": id, "object": "transfer", "amount": amount, "currency": f.Get("currency"),
+		"destination": dest, "transfer_group": f.Get("transfer_group"), "reversed": false, "amount_reversed": 0,
+		"metadata": map[string]any{"agentlinks_payout": f.Get("metadata[agentlinks_payout]")}}
+}
+
+func errorBody(typ, code, decline, msg string) map[string]any {
+	e := map[string]any{"type": typ, "message": msg}
+	if code != "" {
+		e["code"] = code
+	}
+	if decline != "" {
+		e["decline_code"] = decline
+	}
+	return map[string]any{"error": e}
+}
+
+func bankError(w http.ResponseWriter, status int, typ, code, msg string) {
+	writeJSON(w, status, errorBody(typ, code, "", msg))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	js, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(js)
+}
