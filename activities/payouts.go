@@ -129,7 +129,8 @@ func (a *Activities) loadPlan(ctx context.Context, q *db.Queries, plan *payout.P
 	if err != nil {
 		return err
 	}
-	for _, p := range ps {
+	for _, row := range ps {
+		p := row.Payout
 		plan.Payouts = append(plan.Payouts, payout.Planned{PayoutID: p.ID, CreatorID: p.CreatorID, AmountCents: p.AmountCents, FeeCents: p.FeeCents})
 	}
 	return nil
@@ -155,7 +156,8 @@ func (a *Activities) ConfirmRun(ctx context.Context, runID string, d payout.Deci
 			if err != nil {
 				return err
 			}
-			for _, p := range ps {
+			for _, row := range ps {
+				p := row.Payout
 				if _, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: p.ID, Status: payout.StatusAwaitingPayment}); err != nil {
 					return err
 				}
@@ -213,7 +215,8 @@ func (a *Activities) ChargeRun(ctx context.Context, runID string) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range ps {
+		for _, row := range ps {
+			p := row.Payout
 			if _, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: p.ID, Status: payout.StatusProcessing}); err != nil {
 				return err
 			}
@@ -273,7 +276,8 @@ func (a *Activities) ReturnRun(ctx context.Context, runID, status, reason string
 		if err != nil {
 			return err
 		}
-		for _, p := range ps {
+		for _, row := range ps {
+			p := row.Payout
 			if p.Status == payout.StatusPaid || p.Status == payout.StatusFailed || p.Status == payout.StatusReversed {
 				continue
 			}
@@ -356,7 +360,8 @@ func (a *Activities) FinishRun(ctx context.Context, runID string) (payout.RunRes
 		if err != nil {
 			return err
 		}
-		for _, p := range ps {
+		for _, row := range ps {
+			p := row.Payout
 			switch p.Status {
 			case payout.StatusPaid, payout.StatusReversed:
 				res.Paid++

@@ -292,4 +292,12 @@ var notices = map[string]string{
 	"joined":            "You joined the program. Share your link below.",
 	"moved":             "The customer is moved: their next conversions are credited to the new creator.",
 	"settings":          "Settings saved. New conversions use them; recorded ones keep theirs.",
+	"payout_settings":   "Payout settings saved.",
+	"payment_method":    "Your card is saved: payout runs charge it for your creators' commissions.",
+	"run_started":       "A payout run started: it reserves what each creator is owed, then waits for you below.",
+	"run_confirmed":     "Confirmed: the run is paying your creators.",
+	"run_canceled":      "The run is canceled: every reserved amount is back in the creators' available balances.",
+	"payout_marked":     "The payout is marked.",
+	"payout_account":    "Your payout account is updated.",
+	"cash_out":          "Cash out requested: the program's owner confirms it, then you are paid.",
 }

@@ -153,5 +153,8 @@ func New(d Deps) http.Handler {
 	reads.GET("/creators/:ref/balance", s.balance)
 	reads.GET("/creators/:ref/stats", s.stats)
 	reads.GET("/stats", s.programStats)
+	reads.GET("/payouts", s.listPayouts)
+	reads.GET("/payouts/runs/:id", s.getRun)
+	r.POST("/api/payouts/runs", limitBody(MaxBodyBytes), s.secretKey(required), s.startRun)
 	return r
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 )
@@ -53,6 +54,7 @@ func (s *server) dashboardRoutes(r *gin.Engine) {
 	in.POST("/apps/:app_id/keys/:key_id/revoke", s.revokeKey)
 	in.POST("/apps/:app_id/stripe/connect", s.connectStripe)
 	in.POST("/apps/:app_id/stripe/disconnect", s.disconnectStripe)
+	s.payoutRoutes(in)
 }
 
 func (s *server) dashboard(c *gin.Context) {
@@ -68,8 +70,17 @@ func (s *server) dashboard(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
+	pa, err := s.svc.CreatorPayoutAccount(ctx, acct.ID)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	needs := false
+	for _, m := range memberships {
+		needs = needs || m.App.PayoutMode == payout.ModeStripe
+	}
 	s.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Notice: notices[c.Query("notice")],
-		Data: map[string]any{"Apps": apps, "Memberships": memberships}})
+		Data: map[string]any{"Apps": apps, "Memberships": memberships, "PayoutAccount": pa, "NeedsPayoutAccount": needs}})
 }
 
 type appForm struct {

@@ -29,9 +29,13 @@ type pages struct {
 
 func newPages(temporalUI, namespace string) *pages {
 	funcs := template.FuncMap{
-		"percent": commission.Percent,
-		"money":   money,
-		"hold":    func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
+		"percent":      commission.Percent,
+		"payoutStatus": payoutStatus,
+		"add":          func(a, b int64) int64 { return a + b },
+		"join":         strings.Join,
+		"sub":          func(a, b int64) int64 { return a - b },
+		"money":        money,
+		"hold":         func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
 		"days": func(secs int64) string {
 			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
 		},

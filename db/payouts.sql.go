@@ -78,24 +78,8 @@ type AppPayoutsParams struct {
 }
 
 type AppPayoutsRow struct {
-	ID              string
-	RunID           string
-	AppID           string
-	CreatorID       string
-	AmountCents     int64
-	FeeCents        int64
-	Currency        string
-	Status          string
-	Destination     *string
-	TransferID      *string
-	TransferAttempt int32
-	Reference       string
-	FailureReason   string
-	CreatedAt       time.Time
-	PaidAt          *time.Time
-	FailedAt        *time.Time
-	ReversedAt      *time.Time
-	Email           string
+	Payout Payout
+	Email  string
 }
 
 func (q *Queries) AppPayouts(ctx context.Context, arg AppPayoutsParams) ([]AppPayoutsRow, error) {
@@ -108,23 +92,23 @@ func (q *Queries) AppPayouts(ctx context.Context, arg AppPayoutsParams) ([]AppPa
 	for rows.Next() {
 		var i AppPayoutsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.RunID,
-			&i.AppID,
-			&i.CreatorID,
-			&i.AmountCents,
-			&i.FeeCents,
-			&i.Currency,
-			&i.Status,
-			&i.Destination,
-			&i.TransferID,
-			&i.TransferAttempt,
-			&i.Reference,
-			&i.FailureReason,
-			&i.CreatedAt,
-			&i.PaidAt,
-			&i.FailedAt,
-			&i.ReversedAt,
+			&i.Payout.ID,
+			&i.Payout.RunID,
+			&i.Payout.AppID,
+			&i.Payout.CreatorID,
+			&i.Payout.AmountCents,
+			&i.Payout.FeeCents,
+			&i.Payout.Currency,
+			&i.Payout.Status,
+			&i.Payout.Destination,
+			&i.Payout.TransferID,
+			&i.Payout.TransferAttempt,
+			&i.Payout.Reference,
+			&i.Payout.FailureReason,
+			&i.Payout.CreatedAt,
+			&i.Payout.PaidAt,
+			&i.Payout.FailedAt,
+			&i.Payout.ReversedAt,
 			&i.Email,
 		); err != nil {
 			return nil, err
@@ -203,24 +187,8 @@ type CreatorPayoutsParams struct {
 }
 
 type CreatorPayoutsRow struct {
-	ID              string
-	RunID           string
-	AppID           string
-	CreatorID       string
-	AmountCents     int64
-	FeeCents        int64
-	Currency        string
-	Status          string
-	Destination     *string
-	TransferID      *string
-	TransferAttempt int32
-	Reference       string
-	FailureReason   string
-	CreatedAt       time.Time
-	PaidAt          *time.Time
-	FailedAt        *time.Time
-	ReversedAt      *time.Time
-	RunStatus       string
+	Payout    Payout
+	RunStatus string
 }
 
 func (q *Queries) CreatorPayouts(ctx context.Context, arg CreatorPayoutsParams) ([]CreatorPayoutsRow, error) {
@@ -233,23 +201,23 @@ func (q *Queries) CreatorPayouts(ctx context.Context, arg CreatorPayoutsParams) 
 	for rows.Next() {
 		var i CreatorPayoutsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.RunID,
-			&i.AppID,
-			&i.CreatorID,
-			&i.AmountCents,
-			&i.FeeCents,
-			&i.Currency,
-			&i.Status,
-			&i.Destination,
-			&i.TransferID,
-			&i.TransferAttempt,
-			&i.Reference,
-			&i.FailureReason,
-			&i.CreatedAt,
-			&i.PaidAt,
-			&i.FailedAt,
-			&i.ReversedAt,
+			&i.Payout.ID,
+			&i.Payout.RunID,
+			&i.Payout.AppID,
+			&i.Payout.CreatorID,
+			&i.Payout.AmountCents,
+			&i.Payout.FeeCents,
+			&i.Payout.Currency,
+			&i.Payout.Status,
+			&i.Payout.Destination,
+			&i.Payout.TransferID,
+			&i.Payout.TransferAttempt,
+			&i.Payout.Reference,
+			&i.Payout.FailureReason,
+			&i.Payout.CreatedAt,
+			&i.Payout.PaidAt,
+			&i.Payout.FailedAt,
+			&i.Payout.ReversedAt,
 			&i.RunStatus,
 		); err != nil {
 			return nil, err
@@ -977,24 +945,8 @@ WHERE p.run_id = $1 ORDER BY p.creator_id
 `
 
 type RunPayoutsRow struct {
-	ID              string
-	RunID           string
-	AppID           string
-	CreatorID       string
-	AmountCents     int64
-	FeeCents        int64
-	Currency        string
-	Status          string
-	Destination     *string
-	TransferID      *string
-	TransferAttempt int32
-	Reference       string
-	FailureReason   string
-	CreatedAt       time.Time
-	PaidAt          *time.Time
-	FailedAt        *time.Time
-	ReversedAt      *time.Time
-	Email           string
+	Payout Payout
+	Email  string
 }
 
 func (q *Queries) RunPayouts(ctx context.Context, runID string) ([]RunPayoutsRow, error) {
@@ -1007,23 +959,23 @@ func (q *Queries) RunPayouts(ctx context.Context, runID string) ([]RunPayoutsRow
 	for rows.Next() {
 		var i RunPayoutsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.RunID,
-			&i.AppID,
-			&i.CreatorID,
-			&i.AmountCents,
-			&i.FeeCents,
-			&i.Currency,
-			&i.Status,
-			&i.Destination,
-			&i.TransferID,
-			&i.TransferAttempt,
-			&i.Reference,
-			&i.FailureReason,
-			&i.CreatedAt,
-			&i.PaidAt,
-			&i.FailedAt,
-			&i.ReversedAt,
+			&i.Payout.ID,
+			&i.Payout.RunID,
+			&i.Payout.AppID,
+			&i.Payout.CreatorID,
+			&i.Payout.AmountCents,
+			&i.Payout.FeeCents,
+			&i.Payout.Currency,
+			&i.Payout.Status,
+			&i.Payout.Destination,
+			&i.Payout.TransferID,
+			&i.Payout.TransferAttempt,
+			&i.Payout.Reference,
+			&i.Payout.FailureReason,
+			&i.Payout.CreatedAt,
+			&i.Payout.PaidAt,
+			&i.Payout.FailedAt,
+			&i.Payout.ReversedAt,
 			&i.Email,
 		); err != nil {
 			return nil, err

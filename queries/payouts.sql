@@ -111,7 +111,7 @@ SELECT * FROM payouts WHERE id = $1 FOR UPDATE;
 SELECT * FROM payouts WHERE transfer_id = $1;
 
 -- name: RunPayouts :many
-SELECT p.*, cr.email FROM payouts p JOIN creators cr ON cr.id = p.creator_id
+SELECT sqlc.embed(p), cr.email FROM payouts p JOIN creators cr ON cr.id = p.creator_id
 WHERE p.run_id = $1 ORDER BY p.creator_id;
 
 -- name: SetPayoutStatus :exec
@@ -124,11 +124,11 @@ UPDATE payouts SET status = @status, failure_reason = @failure_reason,
 WHERE id = @id;
 
 -- name: CreatorPayouts :many
-SELECT p.*, r.status AS run_status FROM payouts p JOIN payout_runs r ON r.id = p.run_id
+SELECT sqlc.embed(p), r.status AS run_status FROM payouts p JOIN payout_runs r ON r.id = p.run_id
 WHERE p.app_id = $1 AND p.creator_id = $2 ORDER BY p.created_at DESC, p.id DESC LIMIT $3;
 
 -- name: AppPayouts :many
-SELECT p.*, cr.email FROM payouts p JOIN creators cr ON cr.id = p.creator_id
+SELECT sqlc.embed(p), cr.email FROM payouts p JOIN creators cr ON cr.id = p.creator_id
 WHERE p.app_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT $2;
 
 -- name: SetAppPayouts :one

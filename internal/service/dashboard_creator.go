@@ -13,6 +13,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 )
@@ -83,6 +84,12 @@ type Membership struct {
 	// Days are the last 30 UTC days of the link: clicks, signups,
 	// conversions and the creator's net earnings, oldest first.
 	Days []DayStats
+	// Payouts are the creator's payouts in the program, newest first.
+	Payouts []Payout
+	// CashOut is why the creator cannot cash out now ("" when they can).
+	CashOut string
+	// NextPayout is when the program's schedule runs next (nil: no schedule).
+	NextPayout *time.Time
 }
 
 // Memberships lists the programs the account is a creator in.
@@ -113,6 +120,21 @@ func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membersh
 		}
 		if m.Days, err = s.refDays(ctx, r.RefCode.Code, 30, s.Now()); err != nil {
 			return nil, err
+		}
+		if m.Payouts, err = s.creatorPayouts(ctx, r.App.ID, cr.ID); err != nil {
+			return nil, err
+		}
+		m.CashOut = payout.Skip(payout.Candidate{AvailableCents: m.Balance.AvailableCents, HasAccount: cr.PayoutAccountID != nil && cr.TransfersActive},
+			r.App.MinPayoutCents, r.App.PayoutMode)
+		for _, p := range m.Payouts {
+			if p.Status == payout.StatusReserved || p.Status == payout.StatusProcessing || p.Status == payout.StatusAwaitingPayment {
+				m.CashOut = "a payout of yours is under way"
+			}
+		}
+		if r.App.PayoutSchedule != "" {
+			if next, err := s.NextPayouts(ctx, r.App.ID); err == nil && len(next) > 0 {
+				m.NextPayout = &next[0]
+			}
 		}
 		out = append(out, m)
 	}

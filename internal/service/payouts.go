@@ -168,7 +168,8 @@ func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid b
 		if err != nil {
 			return err
 		}
-		for _, p := range ps {
+		for _, row := range ps {
+			p := row.Payout
 			if p.Status == payout.StatusAwaitingPayment || p.Status == payout.StatusReserved {
 				return nil
 			}
@@ -224,9 +225,7 @@ func (s *Service) creatorPayouts(ctx context.Context, appID, creatorID string) (
 	}
 	out := make([]Payout, len(rows))
 	for i, r := range rows {
-		out[i] = payoutOf(db.Payout{ID: r.ID, RunID: r.RunID, AppID: r.AppID, CreatorID: r.CreatorID, AmountCents: r.AmountCents,
-			FeeCents: r.FeeCents, Currency: r.Currency, Status: r.Status, TransferID: r.TransferID, Reference: r.Reference,
-			FailureReason: r.FailureReason, CreatedAt: r.CreatedAt, PaidAt: r.PaidAt, FailedAt: r.FailedAt, ReversedAt: r.ReversedAt}, "")
+		out[i] = payoutOf(r.Payout, "")
 	}
 	return out, nil
 }
@@ -278,11 +277,9 @@ func (s *Service) run(ctx context.Context, r db.PayoutRun) (Run, error) {
 	if err != nil {
 		return run, err
 	}
-	for _, p := range ps {
-		run.Payouts = append(run.Payouts, payoutOf(db.Payout{ID: p.ID, RunID: p.RunID, AppID: p.AppID, CreatorID: p.CreatorID,
-			AmountCents: p.AmountCents, FeeCents: p.FeeCents, Currency: p.Currency, Status: p.Status, TransferID: p.TransferID,
-			Reference: p.Reference, FailureReason: p.FailureReason, CreatedAt: p.CreatedAt, PaidAt: p.PaidAt, FailedAt: p.FailedAt,
-			ReversedAt: p.ReversedAt}, p.Email))
+	for _, row := range ps {
+		p := row.Payout
+		run.Payouts = append(run.Payouts, payoutOf(p, row.Email))
 	}
 	if len(r.Skipped) > 0 {
 		if err := json.Unmarshal(r.Skipped, &run.Skipped); err != nil {
@@ -304,4 +301,47 @@ func (s *Service) WaitPayoutRun(ctx context.Context, appID, runID string) (Run, 
 // NextPayouts is when the app's schedule starts its next runs.
 func (s *Service) NextPayouts(ctx context.Context, appID string) ([]time.Time, error) {
 	return s.Workflows.PayoutSchedule(ctx, appID)
+}
+
+// PayoutsPage is what an owner's payouts tab shows.
+type PayoutsPage struct {
+	App      db.App
+	Schedule payout.Schedule
+	Next     []time.Time // the schedule's next runs
+	Credit   int64       // paid in for payouts that failed or were reversed, held for the next run
+	Runs     []Run
+}
+
+// OwnerPayouts answers the owner's payouts tab of their app.
+func (s *Service) OwnerPayouts(ctx context.Context, accountID, appID string) (PayoutsPage, error) {
+	app, err := s.OwnedApp(ctx, accountID, appID)
+	if err != nil {
+		return PayoutsPage{}, err
+	}
+	pg := PayoutsPage{App: app}
+	if pg.Schedule, err = payout.ParseSchedule(app.PayoutSchedule); err != nil {
+		return pg, err
+	}
+	if app.PayoutSchedule != "" {
+		// The schedule lives in Temporal; the page still shows without it.
+		pg.Next, _ = s.NextPayouts(ctx, app.ID)
+	}
+	if pg.Credit, err = s.Q.AppCredit(ctx, app.ID); err != nil {
+		return pg, err
+	}
+	pg.Runs, err = s.PayoutRuns(ctx, app.ID, 20)
+	return pg, err
+}
+
+// AppPayouts lists the program's newest payouts.
+func (s *Service) AppPayouts(ctx context.Context, appID string) ([]Payout, error) {
+	rows, err := s.Q.AppPayouts(ctx, db.AppPayoutsParams{AppID: appID, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Payout, len(rows))
+	for i, r := range rows {
+		out[i] = payoutOf(r.Payout, r.Email)
+	}
+	return out, nil
 }
