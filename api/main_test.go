@@ -91,7 +91,7 @@ func run(m *testing.M) int {
 	double := httptest.NewServer(bank)
 	defer double.Close()
 	stripeCfg := config.Stripe{
-		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret,
+		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret, PlatformWebhookSecret: platformWebhookSecret,
 		APIBase: double.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,
 	}
 	svc = service.New(database.Pool, stack.Workflows(), time.Hour).WithStripe(stripeCfg, "")

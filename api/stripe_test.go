@@ -22,6 +22,8 @@ import (
 const (
 	stripeSecretKey = "sk_test_platform"
 	webhookSecret   = "whsec_test_secret"
+	// platformWebhookSecret signs the platform account's own events.
+	platformWebhookSecret = "whsec_platform_secret"
 )
 
 // stripeOAuth answers Stripe's OAuth endpoints as Stripe documents them

@@ -37,8 +37,12 @@ type Stripe struct {
 	SecretKey     string // STRIPE_SECRET_KEY: the platform's key
 	ClientID      string // STRIPE_CLIENT_ID: the Connect application, ca_…
 	WebhookSecret string // STRIPE_WEBHOOK_SECRET: the Connect webhook's signing secret
-	APIBase       string // STRIPE_API_BASE: empty for api.stripe.com; stripe-mock in tests
-	ConnectBase   string // STRIPE_CONNECT_BASE: empty for connect.stripe.com
+	// STRIPE_PLATFORM_WEBHOOK_SECRET: the signing secret of the endpoint
+	// for the platform account's own events (transfer.reversed), which
+	// Stripe signs apart from Connect events; optional, same URL.
+	PlatformWebhookSecret string
+	APIBase               string // STRIPE_API_BASE: empty for api.stripe.com; stripe-mock in tests
+	ConnectBase           string // STRIPE_CONNECT_BASE: empty for connect.stripe.com
 	// ParkAfter is how long an event that cannot be processed yet (a
 	// refund that arrived before its payment) is retried before it is
 	// parked for an operator. STRIPE_PARK_AFTER.
@@ -86,11 +90,12 @@ func FromEnv() (Config, error) {
 		LogLevel:          env("LOG_LEVEL", "info"),
 
 		Stripe: Stripe{
-			SecretKey:     env("STRIPE_SECRET_KEY", ""),
-			ClientID:      env("STRIPE_CLIENT_ID", ""),
-			WebhookSecret: env("STRIPE_WEBHOOK_SECRET", ""),
-			APIBase:       env("STRIPE_API_BASE", ""),
-			ConnectBase:   env("STRIPE_CONNECT_BASE", ""),
+			SecretKey:             env("STRIPE_SECRET_KEY", ""),
+			ClientID:              env("STRIPE_CLIENT_ID", ""),
+			WebhookSecret:         env("STRIPE_WEBHOOK_SECRET", ""),
+			PlatformWebhookSecret: env("STRIPE_PLATFORM_WEBHOOK_SECRET", ""),
+			APIBase:               env("STRIPE_API_BASE", ""),
+			ConnectBase:           env("STRIPE_CONNECT_BASE", ""),
 		},
 	}
 	c.PublicURL = env("PUBLIC_URL", "http://"+c.HTTPAddr)

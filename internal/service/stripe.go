@@ -70,12 +70,18 @@ func (s *Service) ReceiveStripeEvent(ctx context.Context, payload []byte, signat
 	if err := s.StripeWebhookEnabled(); err != nil {
 		return stripe.Event{}, err
 	}
-	evt, err := webhook.ConstructEventWithOptions(payload, signature, s.Stripe.WebhookSecret, webhook.ConstructEventOptions{
+	opts := webhook.ConstructEventOptions{
 		Tolerance: webhookTolerance,
 		// Events come in whatever version the endpoint or account is on;
 		// each is read by the version it names (internal/stripeevent).
 		IgnoreAPIVersionMismatch: true,
-	})
+	}
+	evt, err := webhook.ConstructEventWithOptions(payload, signature, s.Stripe.WebhookSecret, opts)
+	if err != nil && s.Stripe.PlatformWebhookSecret != "" {
+		// The platform's own events (transfer.reversed) come signed with
+		// their endpoint's secret.
+		evt, err = webhook.ConstructEventWithOptions(payload, signature, s.Stripe.PlatformWebhookSecret, opts)
+	}
 	if err != nil {
 		return stripe.Event{}, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
