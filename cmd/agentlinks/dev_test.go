@@ -128,6 +128,38 @@ func TestDevStackEndToEnd(t *testing.T) {
 		t.Fatalf("stats: %v", stats)
 	}
 
+	// Cash out, manually: the owner pays and marks the payout paid.
+	var settings struct {
+		PayoutMode     string
+		MinPayoutCents float64
+	}
+	cli(t, ctx, &settings, "apps", "update", "--app", app.AppID, "--payout-mode", "manual", "--min-payout-cents", "1000", "--json")
+	if settings.PayoutMode != "manual" || settings.MinPayoutCents != 1000 {
+		t.Fatalf("apps update: %+v", settings)
+	}
+	var payRun struct {
+		RunID, Status      string
+		NetCents, FeeCents float64
+		Payouts            []struct{ ID, Status string }
+	}
+	cli(t, ctx, &payRun, "payouts", "run", "--app", app.AppID, "--confirm", "--json")
+	if payRun.Status != "awaiting_payment" || payRun.NetCents != 1425 || payRun.FeeCents != 75 || len(payRun.Payouts) != 1 {
+		t.Fatalf("payouts run: %+v", payRun)
+	}
+	var marked struct{ PayoutID, Status, Reference string }
+	cli(t, ctx, &marked, "payouts", "mark-paid", "--payout", payRun.Payouts[0].ID, "--reference", "wire 7", "--json")
+	if marked.Status != "paid" || marked.Reference != "wire 7" {
+		t.Fatalf("payouts mark-paid: %+v", marked)
+	}
+	var listed struct{ Runs []struct{ Status string } }
+	cli(t, ctx, &listed, "payouts", "list", "--app", app.AppID, "--json")
+	if len(listed.Runs) != 1 || listed.Runs[0].Status != "completed" {
+		t.Fatalf("payouts list: %+v", listed)
+	}
+	if b := h.get("/api/creators/" + ref + "/balance"); b["paid_cents"] != 1425.0 || b["available_cents"] != 0.0 || b["in_payout_cents"] != 0.0 {
+		t.Fatalf("balance after the payout: %v", b)
+	}
+
 	pool, err := pgxpool.New(ctx, testenv.URLFor(dbName))
 	if err != nil {
 		t.Fatal(err)

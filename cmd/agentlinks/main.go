@@ -42,9 +42,22 @@ Usage:
   agentlinks demo --app APP_ID [--addr 127.0.0.1:8081] [--api http://127.0.0.1:8080]
                                   serve the demo shop that uses agentlinks.js
   agentlinks apps create --name N --commission-percent 30 [--hold-period 336h]
-                         [--keyless-conversions] [--currency usd] [--cookie-days 60] [--owner EMAIL] [--json]
-  agentlinks apps update --app APP_ID --allowed-origin https://shop.example.com [--allowed-origin …] [--json]
-                                  set the sites whose pages may use agentlinks.js (CORS)
+                         [--keyless-conversions] [--currency usd] [--cookie-days 60] [--owner EMAIL]
+                         [--payout-mode stripe|manual] [--min-payout-cents 5000] [--payout-schedule monthly:1|every:14]
+                         [--auto-confirm true] [--json]
+  agentlinks apps update --app APP_ID [--allowed-origin https://shop.example.com …] [--clear-allowed-origins]
+                         [--payout-mode …] [--min-payout-cents N] [--payout-schedule …|off] [--auto-confirm true|false] [--json]
+                                  set the sites whose pages may use agentlinks.js (CORS), and how creators are paid
+  agentlinks apps payment-method --app APP_ID --customer cus_… --payment-method pm_… [--json]
+                                  the card a Stripe program's payout runs charge (the dashboard saves one too)
+  agentlinks creators payout-account --creator cr_… --account acct_… [--json]
+                                  link a creator to a Stripe Express account made elsewhere
+  agentlinks payouts run --app APP_ID [--confirm] [--json]
+                                  run payouts now: reserve every creator due; --confirm confirms it and waits
+  agentlinks payouts list --app APP_ID [--json]
+  agentlinks payouts mark-paid --payout po_… --reference R [--json]
+  agentlinks payouts mark-failed --payout po_… --reason R [--json]
+                                  a manual program's payout, paid by the owner or not
   agentlinks apps connect-stripe --app APP_ID --account acct_… [--json]
                                   link a Stripe account by hand (support cases)
   agentlinks creators create --app APP_ID --email E [--json]
@@ -62,7 +75,7 @@ With --json an operator command prints one JSON object.
 Configuration (environment): DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 HTTP_ADDR, PUBLIC_URL, TASK_QUEUE, DATA_DIR, TEMPORAL_UI_URL, TEMPORAL_CLI,
 CLICK_DEDUPE_WINDOW, LOG_LEVEL, STRIPE_SECRET_KEY, STRIPE_CLIENT_ID,
-STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE, STRIPE_CONNECT_BASE, STRIPE_PARK_AFTER.
+STRIPE_WEBHOOK_SECRET, STRIPE_PLATFORM_WEBHOOK_SECRET, STRIPE_API_BASE, STRIPE_CONNECT_BASE, STRIPE_PARK_AFTER.
 See README.md.
 `
 
@@ -87,14 +100,20 @@ func (e usageError) Error() string { return e.msg }
 // operator commands by name ("apps create"); each gets the arguments after
 // its name.
 var operatorCommands = map[string]func(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error{
-	"apps create":         appsCreate,
-	"apps update":         appsUpdate,
-	"apps connect-stripe": appsConnectStripe,
-	"creators create":     creatorsCreate,
-	"users create":        usersCreate,
-	"verify-ledger":       verifyLedger,
-	"stripe-events":       stripeEvents,
-	"stripe-test-event":   stripeTestEvent,
+	"apps create":             appsCreate,
+	"apps update":             appsUpdate,
+	"apps connect-stripe":     appsConnectStripe,
+	"creators create":         creatorsCreate,
+	"creators payout-account": creatorsPayoutAccount,
+	"apps payment-method":     appsPaymentMethod,
+	"payouts run":             payoutsRun,
+	"payouts list":            payoutsList,
+	"payouts mark-paid":       payoutsMark(true),
+	"payouts mark-failed":     payoutsMark(false),
+	"users create":            usersCreate,
+	"verify-ledger":           verifyLedger,
+	"stripe-events":           stripeEvents,
+	"stripe-test-event":       stripeTestEvent,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -127,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return f(ctx, cfg, rest[1:], stdout)
 		}
 	}
-	if cmd == "apps" || cmd == "creators" || cmd == "users" {
+	if cmd == "apps" || cmd == "creators" || cmd == "users" || cmd == "payouts" {
 		return usageError{fmt.Sprintf("%s: unknown subcommand", cmd)}
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -12,6 +14,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/service"
 )
 
 func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
@@ -23,6 +26,7 @@ func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io
 	currency := c.fs.String("currency", "usd", "the program's currency")
 	cookieDays := c.fs.Int("cookie-days", 60, "how long the ref cookie lasts")
 	owner := c.fs.String("owner", "", "the email of the account that owns the app on the dashboard")
+	pay := addPayoutFlags(c)
 	if err := c.parse(args, "name", "commission-percent"); err != nil {
 		return err
 	}
@@ -46,11 +50,22 @@ func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]any{
+		out := map[string]any{
 			"app_id": created.App.ID, "secret_key": created.SecretKey,
 			"commission_percent": *percent, "hold_period": (time.Duration(created.App.HoldSeconds) * time.Second).String(),
 			"keyless_conversions": created.App.KeylessConversions, "owner_id": created.App.OwnerID,
-		}, fmt.Sprintf("app_id:     %s\nsecret_key: %s   (shown once: store it now)\n", created.App.ID, created.SecretKey))
+			"payout_mode": created.App.PayoutMode, "min_payout_cents": created.App.MinPayoutCents,
+		}
+		if pay.set() {
+			settings, err := applyPayouts(ctx, cfg, *pay.schedule != "", func(svc *service.Service) (map[string]any, error) {
+				return pay.apply(ctx, svc, created.App.ID)
+			})
+			if err != nil {
+				return fmt.Errorf("app %s is created, but its payout settings are not: %w", created.App.ID, err)
+			}
+			maps.Copy(out, settings)
+		}
+		return c.print(out, fmt.Sprintf("app_id:     %s\nsecret_key: %s   (shown once: store it now)\n", created.App.ID, created.SecretKey))
 	})
 }
 
@@ -60,20 +75,58 @@ func appsUpdate(ctx context.Context, cfg config.Config, args []string, stdout io
 	var origins stringsFlag
 	c.fs.Var(&origins, "allowed-origin", "a site whose pages may call the tracking API (repeatable; replaces the list)")
 	clear := c.fs.Bool("clear-allowed-origins", false, "allow no site")
+	pay := addPayoutFlags(c)
 	if err := c.parse(args, "app"); err != nil {
 		return err
 	}
-	if len(origins) == 0 && !*clear {
-		return usageError{"apps update: at least one --allowed-origin (or --clear-allowed-origins) is required"}
+	if len(origins) == 0 && !*clear && !pay.set() {
+		return usageError{"apps update: say what changes: --allowed-origin (or --clear-allowed-origins), or a payout flag"}
 	}
-	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
-		updated, err := programs.SetAllowedOrigins(ctx, pool, *app, origins)
+	out := map[string]any{"app_id": *app}
+	var text strings.Builder
+	fmt.Fprintf(&text, "app_id:          %s\n", *app)
+	if len(origins) > 0 || *clear {
+		err := withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+			updated, err := programs.SetAllowedOrigins(ctx, pool, *app, origins)
+			if err != nil {
+				return err
+			}
+			out["allowed_origins"] = updated.AllowedOrigins
+			fmt.Fprintf(&text, "allowed_origins: %v\n", updated.AllowedOrigins)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]any{"app_id": updated.ID, "allowed_origins": updated.AllowedOrigins},
-			fmt.Sprintf("app_id:          %s\nallowed_origins: %v\n", updated.ID, updated.AllowedOrigins))
+	}
+	if pay.set() {
+		settings, err := applyPayouts(ctx, cfg, *pay.schedule != "", func(svc *service.Service) (map[string]any, error) {
+			return pay.apply(ctx, svc, *app)
+		})
+		if err != nil {
+			return err
+		}
+		maps.Copy(out, settings)
+		fmt.Fprintf(&text, "payouts:         %s, minimum %d cents, schedule %q, auto-confirm %t\n",
+			settings["payout_mode"], settings["min_payout_cents"], settings["payout_schedule"], settings["payout_auto_confirm"])
+	}
+	return c.print(out, text.String())
+}
+
+// applyPayouts sets payout settings through a service that reaches
+// Temporal when a schedule changes, and the database alone otherwise.
+func applyPayouts(ctx context.Context, cfg config.Config, schedule bool, f func(*service.Service) (map[string]any, error)) (map[string]any, error) {
+	var out map[string]any
+	with := withPoolService
+	if schedule {
+		with = withService
+	}
+	err := with(ctx, cfg, func(svc *service.Service) error {
+		var err error
+		out, err = f(svc)
+		return err
 	})
+	return out, err
 }
 
 func appsConnectStripe(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {

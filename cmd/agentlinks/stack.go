@@ -157,11 +157,15 @@ func (d *deps) runWorker(ctx context.Context) error {
 	acts.Recorded = d.recorded
 	acts.Stripe = stripeapi.New(d.cfg.Stripe)
 	acts.Payments = d.service()
+	acts.BalanceRetry = d.cfg.PayoutBalanceRetry
 	w := worker.New(d.temporal, d.cfg.TaskQueue, acts, worker.Sized(d.cfg.Worker, sdkworker.Options{
 		WorkerStopTimeout: 20 * time.Second,
 	}))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
+	}
+	if err := d.service().EnsurePayoutSchedules(ctx); err != nil {
+		d.log.Error("payout schedules", "err", err) // runs still start by hand; the next start tries again
 	}
 	d.log.Info("worker polling", "task_queue", d.cfg.TaskQueue, "namespace", d.cfg.TemporalNamespace,
 		"cache_size", d.cfg.Worker.CacheSize, "workflow_pollers", d.cfg.Worker.WorkflowPollers,

@@ -26,6 +26,9 @@ type Config struct {
 	RateLimit         int           // RATE_LIMIT_PER_MINUTE: tracking calls per client address (x10 per ref); 0 is off
 	TrustedProxies    []string      // TRUSTED_PROXIES: proxies whose X-Forwarded-For names the client
 	APIWorker         bool          // API_WORKER: the api role runs the worker too, and answers conversions from it
+	// PAYOUT_BALANCE_RETRY: how long a payout transfer waits after Stripe
+	// said the platform's balance cannot cover it yet (default 30m).
+	PayoutBalanceRetry time.Duration
 
 	Stripe Stripe
 	Worker WorkerSizing
@@ -104,6 +107,9 @@ func FromEnv() (Config, error) {
 		return c, err
 	}
 	if c.Stripe.ParkAfter, err = duration("STRIPE_PARK_AFTER", DefaultStripeParkAfter); err != nil {
+		return c, err
+	}
+	if c.PayoutBalanceRetry, err = duration("PAYOUT_BALANCE_RETRY", 30*time.Minute); err != nil {
 		return c, err
 	}
 	if c.RateLimit, err = strconv.Atoi(env("RATE_LIMIT_PER_MINUTE", "600")); err != nil || c.RateLimit < 0 {

@@ -53,8 +53,19 @@ func (s *Service) SetPayoutSettings(ctx context.Context, appID string, in Payout
 	if err != nil {
 		return db.App{}, err
 	}
-	if err := s.Workflows.SetPayoutSchedule(ctx, appID, sched); err != nil {
-		return db.App{}, fmt.Errorf("set the payout schedule: %w", err)
+	cur, err := s.Q.GetApp(ctx, appID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cur, appNotFound(appID)
+	}
+	if err != nil {
+		return cur, err
+	}
+	// Temporal holds the schedule: asked only when it changes (the worker
+	// puts every stored schedule back at start, EnsurePayoutSchedules).
+	if cur.PayoutSchedule != in.Schedule {
+		if err := s.Workflows.SetPayoutSchedule(ctx, appID, sched); err != nil {
+			return db.App{}, fmt.Errorf("set the payout schedule: %w", err)
+		}
 	}
 	app, err := s.Q.SetAppPayouts(ctx, db.SetAppPayoutsParams{ID: appID, PayoutMode: in.Mode, PayoutAutoConfirm: in.AutoConfirm,
 		PayoutSchedule: in.Schedule, MinPayoutCents: in.MinPayoutCents})
@@ -344,4 +355,24 @@ func (s *Service) AppPayouts(ctx context.Context, appID string) ([]Payout, error
 		out[i] = payoutOf(r.Payout, r.Email)
 	}
 	return out, nil
+}
+
+// EnsurePayoutSchedules makes Temporal hold every program's stored
+// schedule (a new Temporal cluster, or a schedule deleted by hand): the
+// database says what the schedules are.
+func (s *Service) EnsurePayoutSchedules(ctx context.Context) error {
+	apps, err := s.Q.ScheduledApps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		sched, err := payout.ParseSchedule(a.PayoutSchedule)
+		if err != nil {
+			return fmt.Errorf("app %s: %w", a.ID, err)
+		}
+		if err := s.Workflows.SetPayoutSchedule(ctx, a.ID, sched); err != nil {
+			return fmt.Errorf("app %s: payout schedule: %w", a.ID, err)
+		}
+	}
+	return nil
 }
