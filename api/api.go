@@ -72,6 +72,7 @@ type server struct {
 	loginIP      *ratelimit.Limiter
 	loginAccount *ratelimit.Limiter
 	publicURL    string
+	stripePages  string // CSP form-action origins of Stripe's pages
 }
 
 // New returns the HTTP handler of the API.
@@ -97,7 +98,7 @@ func New(d Deps) http.Handler {
 	}
 	s := &server{svc: d.Service, log: d.Logger, metrics: newMetrics(d.Registry),
 		perIP: ratelimit.New(d.RateLimitPerMinute), perRef: ratelimit.New(10 * d.RateLimitPerMinute),
-		pages: newPages(d.TemporalUIURL, d.TemporalNamespace), sessions: d.Sessions, origins: http.NewCrossOriginProtection(),
+		pages: newPages(d.TemporalUIURL, d.TemporalNamespace), sessions: d.Sessions, stripePages: stripePages(d.Service.Stripe), origins: http.NewCrossOriginProtection(),
 		// Login: the sixth attempt for one account within a minute is
 		// refused; an address gets more (an office shares one).
 		loginIP: ratelimit.New(30), loginAccount: ratelimit.New(5), publicURL: d.PublicURL}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/commission"
+	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/web"
@@ -33,9 +36,13 @@ func newPages(temporalUI, namespace string) *pages {
 		"payoutStatus": payoutStatus,
 		"add":          func(a, b int64) int64 { return a + b },
 		"join":         strings.Join,
-		"sub":          func(a, b int64) int64 { return a - b },
-		"money":        money,
-		"hold":         func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
+		"trigger": func(t string) string {
+			return map[string]string{payout.TriggerSchedule: "scheduled", payout.TriggerOwner: "started by you",
+				payout.TriggerOperator: "started by AgentLinks", payout.TriggerRequest: "a creator cashed out"}[t]
+		},
+		"sub":   func(a, b int64) int64 { return a - b },
+		"money": money,
+		"hold":  func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
 		"days": func(secs int64) string {
 			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
 		},
@@ -114,10 +121,8 @@ func (s *server) render(c *gin.Context, status int, name string, p page) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.Header("X-Frame-Options", "DENY")
-	// form-action covers the redirect to Stripe's OAuth screens that the
-	// Connect Stripe form answers with.
 	c.Header("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "+
-		"frame-ancestors 'none'; form-action 'self' "+originOf(s.svc.Stripe.ConnectBaseURL()))
+		"frame-ancestors 'none'; form-action 'self' "+s.stripePages)
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
@@ -182,6 +187,19 @@ func holdText(d time.Duration) string {
 }
 
 // originOf is scheme://host of a URL, for a CSP source.
+// stripePages are the origins of the Stripe pages a dashboard form may
+// redirect to (CSP form-action): Connect's OAuth screens, Checkout (saving
+// the card that funds payouts) and Express onboarding and dashboard; and,
+// with STRIPE_API_BASE set (a test double), that base, where the double
+// serves them.
+func stripePages(cfg config.Stripe) string {
+	origins := []string{originOf(cfg.ConnectBaseURL()), "https://checkout.stripe.com", "https://connect.stripe.com"}
+	if cfg.APIBase != "" {
+		origins = append(origins, originOf(cfg.APIBase))
+	}
+	return strings.Join(slices.Compact(origins), " ")
+}
+
 func originOf(u string) string {
 	p, err := url.Parse(u)
 	if err != nil || p.Host == "" {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -25,6 +27,8 @@ import (
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/internal/stripeapi"
+	"github.com/agentlinks/agentlinks/internal/testenv"
 	"github.com/agentlinks/agentlinks/worker/workertest"
 )
 
@@ -37,6 +41,7 @@ var (
 	apiURL   string
 	requests = &requestLog{}
 	browser  context.Context
+	bank     *testenv.StripeBank
 )
 
 func TestMain(m *testing.M) {
@@ -46,11 +51,24 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) int {
 	ctx := context.Background()
 	var err error
-	if stack, err = workertest.NewStack(ctx); err != nil {
+	if stack, err = workertest.NewStackWithoutWorker(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer stack.Close()
+	// Stripe: stripe-mock, behind the bank double that plays charges,
+	// transfers and Stripe's hosted pages (Checkout, Express onboarding).
+	mock, err := testenv.StartStripeMock(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer mock.Stop()
+	mockURL, _ := url.Parse(mock.URL)
+	bank = testenv.NewStripeBank(httputil.NewSingleHostReverseProxy(mockURL))
+	bankSrv := httptest.NewServer(bank)
+	defer bankSrv.Close()
+	bank.URL = bankSrv.URL
 	// The API's address is known before it is built: the dashboard links
 	// to it, and Stripe (a local OAuth double) sends owners back to it.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,10 +79,17 @@ func run(m *testing.M) int {
 	apiURL = "http://" + l.Addr().String()
 	oauth := httptest.NewServer(stripeOAuth{})
 	defer oauth.Close()
-	svc := service.New(stack.DB.Pool, stack.Workflows(), time.Hour).WithStripe(config.Stripe{
-		SecretKey: "sk_test_web", ClientID: "ca_web", WebhookSecret: "whsec_web", ConnectBase: oauth.URL,
-	}, apiURL)
+	stripeCfg := config.Stripe{
+		SecretKey: "sk_test_web", ClientID: "ca_web", WebhookSecret: "whsec_web", ConnectBase: oauth.URL, APIBase: bankSrv.URL,
+	}
+	svc := service.New(stack.DB.Pool, stack.Workflows(), time.Hour).WithStripe(stripeCfg, apiURL)
 	defer svc.Close()
+	acts := stack.Activities()
+	acts.Stripe, acts.Payments = stripeapi.New(stripeCfg), svc
+	if err := stack.StartWorker(acts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go svc.ListenForChanges(listenCtx, stack.DB.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -1,9 +1,13 @@
 package testenv
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,8 +21,15 @@ import (
 // declines a customer's card, refuses transfers to an account, or makes
 // the platform's balance short for a number of transfers. Everything else
 // goes to next (stripe-mock, or a double in front of it).
+//
+// With URL set (where the bank is served), it also plays Stripe's hosted
+// pages for a browser: Checkout in setup mode (the owner "saves" a Visa
+// ending 4242 and is sent to success_url), Express onboarding through an
+// Account Link (the account becomes ready and the creator is sent to
+// return_url), and the Express dashboard a login link opens.
 type StripeBank struct {
 	next http.Handler
+	URL  string
 
 	mu        sync.Mutex
 	answers   map[string]bankAnswer // path + Idempotency-Key → first answer
@@ -135,6 +146,9 @@ func (b *StripeBank) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if b.URL != "" && b.hosted(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost || (r.URL.Path != "/v1/payment_intents" && r.URL.Path != "/v1/transfers") {
 		b.next.ServeHTTP(w, r)
 		return
@@ -219,4 +233,74 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(js)
+}
+
+// hosted answers the API calls behind Stripe's hosted pages, and the pages.
+func (b *StripeBank) hosted(w http.ResponseWriter, r *http.Request) bool {
+	// Read the form from a copy: a call this does not answer goes on to
+	// next with its body whole.
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	f, _ := url.ParseQuery(string(body))
+	for k, v := range r.URL.Query() {
+		f[k] = append(f[k], v...)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/checkout/sessions" && f.Get("mode") == "setup":
+		b.n++
+		id := fmt.Sprintf("cs_test_bank%d", b.n)
+		b.setups[id] = map[string]any{"id": id, "object": "checkout.session", "mode": "setup", "status": "open",
+			"success_url": f.Get("success_url"), "setup_intent": nil}
+		writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": "checkout.session", "mode": "setup",
+			"url": b.URL + "/pay/" + id, "customer": f.Get("customer")})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/pay/"):
+		id := strings.TrimPrefix(r.URL.Path, "/pay/")
+		s, ok := b.setups[id]
+		if !ok {
+			http.NotFound(w, r)
+			return true
+		}
+		b.setups[id] = map[string]any{"id": id, "object": "checkout.session", "mode": "setup", "status": "complete",
+			"setup_intent": map[string]any{"id": "seti_" + id, "object": "setup_intent", "status": "succeeded",
+				"payment_method": map[string]any{"id": "pm_" + id, "object": "payment_method", "type": "card",
+					"card": map[string]any{"brand": "visa", "last4": "4242"}}}}
+		http.Redirect(w, r, strings.ReplaceAll(s["success_url"].(string), "{CHECKOUT_SESSION_ID}", id), http.StatusSeeOther)
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/accounts":
+		b.n++
+		id := fmt.Sprintf("acct_bank%d", b.n)
+		b.accounts[id] = map[string]any{"id": id, "object": "account", "type": "express", "email": f.Get("email"),
+			"payouts_enabled": false, "details_submitted": false, "capabilities": map[string]any{"transfers": "inactive"},
+			"requirements": map[string]any{"currently_due": []string{"external_account", "tos_acceptance.date"}}}
+		writeJSON(w, http.StatusOK, b.accounts[id])
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/account_links":
+		acct := f.Get("account")
+		if _, ok := b.accounts[acct]; !ok {
+			bankError(w, http.StatusBadRequest, "invalid_request_error", "", "No such account: "+acct)
+			return true
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"object": "account_link", "url": b.URL + "/onboard/" + acct + "?return=" +
+			url.QueryEscape(f.Get("return_url"))})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/onboard/"):
+		acct := strings.TrimPrefix(r.URL.Path, "/onboard/")
+		a, ok := b.accounts[acct]
+		if !ok {
+			http.NotFound(w, r)
+			return true
+		}
+		a["payouts_enabled"], a["details_submitted"] = true, true
+		a["capabilities"] = map[string]any{"transfers": "active"}
+		a["requirements"] = map[string]any{"currently_due": []string{}}
+		http.Redirect(w, r, r.URL.Query().Get("return"), http.StatusSeeOther)
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/accounts/") && strings.HasSuffix(r.URL.Path, "/login_links"):
+		acct := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/accounts/"), "/login_links")
+		writeJSON(w, http.StatusOK, map[string]any{"object": "login_link", "url": b.URL + "/express/" + acct})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/express/"):
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html><title>Stripe Express</title><h1>Express dashboard of %s</h1>", html.EscapeString(strings.TrimPrefix(r.URL.Path, "/express/")))
+	default:
+		return false
+	}
+	return true
 }
