@@ -18,15 +18,17 @@ import (
 // payoutDB is how a payout step that only touches the database retries:
 // soon, and until it succeeds (non-retryable errors aside).
 var payoutDB = workflow.ActivityOptions{
-	StartToCloseTimeout: time.Minute,
+	StartToCloseTimeout: 30 * time.Second,
 	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 }
 
 // payoutStripe is how a call to Stripe retries: it carries an
 // idempotency key fixed before the first try, so it may retry for as long
-// as Stripe is unreachable; balance_insufficient sets its own delay.
+// as Stripe is unreachable; balance_insufficient sets its own delay. A
+// call takes at most the adapter's 20 s HTTP timeout, so a worker that
+// died mid-call is retried 30 s after it started.
 var payoutStripe = workflow.ActivityOptions{
-	StartToCloseTimeout: 2 * time.Minute,
+	StartToCloseTimeout: 30 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{InitialInterval: 5 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Hour,
 		NonRetryableErrorTypes: []string{payout.ErrTypeChargeDeclined, payout.ErrTypeTransferFailed}},
 }

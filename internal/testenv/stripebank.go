@@ -40,6 +40,8 @@ type StripeBank struct {
 	transfers []BankCall
 	accounts  map[string]map[string]any // acct → state GET /v1/accounts/{id} answers
 	setups    map[string]map[string]any // checkout session → a finished setup
+	gates     map[string]*gate          // path → the next answer is held
+	seen      map[string]int            // path + key → requests, replays included
 	n         int
 }
 
@@ -59,7 +61,7 @@ type bankAnswer struct {
 // NewStripeBank returns the double in front of next.
 func NewStripeBank(next http.Handler) *StripeBank {
 	return &StripeBank{next: next, answers: map[string]bankAnswer{}, declined: map[string]string{},
-		refused: map[string]string{}, short: map[string]int{}, accounts: map[string]map[string]any{}, setups: map[string]map[string]any{}}
+		refused: map[string]string{}, short: map[string]int{}, accounts: map[string]map[string]any{}, setups: map[string]map[string]any{}, gates: map[string]*gate{}, seen: map[string]int{}}
 }
 
 // Decline makes charges of the customer fail with a card error.
@@ -114,6 +116,34 @@ func (b *StripeBank) FinishSetup(session, paymentMethod, brand, last4 string) {
 				"card": map[string]any{"brand": brand, "last4": last4}}}}
 }
 
+// gate holds the answer to the next request of a path: Stripe did the
+// work (and keeps its answer under the key), but the caller does not hear
+// of it until the gate opens — the moment to kill the caller.
+type gate struct {
+	arrived chan struct{}
+	open    chan struct{}
+	used    bool
+}
+
+// Gate holds the answer to the next POST of path (/v1/payment_intents or
+// /v1/transfers). arrived is closed once Stripe made that charge or
+// transfer; release lets the answer go (to a caller that may be dead).
+func (b *StripeBank) Gate(path string) (arrived <-chan struct{}, release func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g := &gate{arrived: make(chan struct{}), open: make(chan struct{})}
+	b.gates[path] = g
+	var once sync.Once
+	return g.arrived, func() { once.Do(func() { close(g.open) }) }
+}
+
+// Asked is how many requests carried the path and key, replays included.
+func (b *StripeBank) Asked(path, key string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seen[path+" "+key]
+}
+
 // Charges and Transfers are what Stripe made, in order (each once per key).
 func (b *StripeBank) Charges() []BankCall {
 	b.mu.Lock()
@@ -158,6 +188,42 @@ func (b *StripeBank) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
+	b.mu.Lock()
+	b.seen[r.URL.Path+" "+key]++
+	var held *gate
+	if g := b.gates[r.URL.Path]; g != nil && !g.used {
+		g.used, held = true, g
+	}
+	b.mu.Unlock()
+	if held != nil {
+		// Answer (and remember the answer) first; deliver it when the gate opens.
+		rec := &heldWriter{header: http.Header{}}
+		b.answerOnce(rec, r, key)
+		close(held.arrived)
+		<-held.open
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body.Bytes())
+		return
+	}
+	b.answerOnce(w, r, key)
+}
+
+// heldWriter keeps an answer a gate holds.
+type heldWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldWriter) Header() http.Header         { return h.header }
+func (h *heldWriter) WriteHeader(status int)      { h.status = status }
+func (h *heldWriter) Write(p []byte) (int, error) { return h.body.Write(p) }
+
+// answerOnce answers a charge or transfer, or replays the answer its key got.
+func (b *StripeBank) answerOnce(w http.ResponseWriter, r *http.Request, key string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if prev, ok := b.answers[r.URL.Path+" "+key]; ok && key != "" {
