@@ -15,12 +15,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stripe/stripe-go/v76/webhook"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -28,6 +33,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
@@ -63,11 +69,20 @@ func record(ctx context.Context, dir string) error {
 	byUpdate := stack.Workflows()
 	byUpdate.Recorded = nil
 	const secret = "whsec_record"
-	stripeCfg := config.Stripe{SecretKey: "sk_test_record", WebhookSecret: secret, APIBase: mock.URL, ParkAfter: 2 * time.Second}
+	// The bank double answers the charges and transfers of payouts.
+	mockURL, err := url.Parse(mock.URL)
+	if err != nil {
+		return err
+	}
+	bank := testenv.NewStripeBank(httputil.NewSingleHostReverseProxy(mockURL))
+	bankSrv := httptest.NewServer(bank)
+	defer bankSrv.Close()
+	stripeCfg := config.Stripe{SecretKey: "sk_test_record", WebhookSecret: secret, APIBase: bankSrv.URL, ParkAfter: 2 * time.Second}
 	svc := service.New(stack.DB.Pool, byUpdate, time.Hour).WithStripe(stripeCfg, "")
 	defer svc.Close()
 	acts := stack.Activities()
 	acts.Stripe, acts.Payments = stripeapi.New(stripeCfg), svc
+	acts.BalanceRetry = 200 * time.Millisecond
 	if err := stack.StartWorker(acts); err != nil {
 		return err
 	}
@@ -172,12 +187,134 @@ func record(ctx context.Context, dir string) error {
 		}
 		histories[name] = wid
 	}
+	payouts, err := recordPayouts(ctx, svc, bank, stack.DB.Pool, wait)
+	if err != nil {
+		return err
+	}
+	maps.Copy(histories, payouts)
 	for name, wid := range histories {
 		if err := writeHistory(ctx, stack.Temporal, dir, name, wid, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// recordPayouts runs payout runs through their paths: paid (with a
+// transfer that waits out balance_insufficient), a transfer refused, a
+// declined charge, a cancel, a manual run and an empty one.
+func recordPayouts(ctx context.Context, svc *service.Service, bank *testenv.StripeBank, pool *pgxpool.Pool, wait func(string) error) (map[string]string, error) {
+	out := map[string]string{}
+	program := func(name, mode string, n int) (string, []string, error) {
+		app, err := programs.CreateApp(ctx, pool, programs.NewApp{Name: name, CommissionBPS: 3000, Hold: 0})
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := svc.SetPayoutSettings(ctx, app.App.ID, service.PayoutSettings{Mode: mode, MinPayoutCents: 100}); err != nil {
+			return "", nil, err
+		}
+		if _, err := svc.SetPaymentMethod(ctx, app.App.ID, "cus_"+app.App.ID, "pm_card_visa", "visa"); err != nil {
+			return "", nil, err
+		}
+		var accts []string
+		for i := range n {
+			en, err := programs.Enroll(ctx, pool, app.App.ID, fmt.Sprintf("%s-%d@example.com", strings.ToLower(name), i))
+			if err != nil {
+				return "", nil, err
+			}
+			acct := fmt.Sprintf("acct_%s%d", strings.ToLower(name), i)
+			bank.Account(acct, true, true)
+			if err := svc.SetCreatorPayoutAccount(ctx, en.CreatorID, acct); err != nil {
+				return "", nil, err
+			}
+			accts = append(accts, acct)
+			c, _, err := svc.Conversion(ctx, service.ConversionInput{Ref: en.RefCode, UserID: "u", AmountCents: 10000,
+				TransactionID: fmt.Sprintf("t%d", i), Sender: service.Sender{KeyApp: app.App.ID}})
+			if err != nil {
+				return "", nil, err
+			}
+			if err := wait(c.WorkflowID); err != nil {
+				return "", nil, err
+			}
+		}
+		return app.App.ID, accts, nil
+	}
+	// start runs one and waits for its reservation.
+	start := func(appID string) (service.Run, error) {
+		id, err := svc.StartPayoutRun(ctx, appID, payout.TriggerOwner)
+		if err != nil {
+			return service.Run{}, err
+		}
+		for range 200 {
+			if r, err := svc.PayoutRun(ctx, appID, id); err == nil {
+				return r, nil
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return service.Run{}, fmt.Errorf("run %s did not reserve", id)
+	}
+	decide := func(appID string, confirm bool) (service.Run, error) {
+		r, err := start(appID)
+		if err != nil {
+			return r, err
+		}
+		if err := svc.DecidePayoutRun(ctx, appID, r.ID, confirm, payout.Decision{By: "owner@example.com", Reason: "recorded"}); err != nil {
+			return r, err
+		}
+		if err := wait(r.ID); err != nil {
+			return r, err
+		}
+		return svc.PayoutRun(ctx, appID, r.ID)
+	}
+
+	appID, accts, err := program("Paid", payout.ModeStripe, 2)
+	if err != nil {
+		return nil, err
+	}
+	bank.Short(accts[0], 1)
+	bank.Refuse(accts[1], "Cannot send funds to this account")
+	r, err := decide(appID, true)
+	if err != nil {
+		return nil, err
+	}
+	out["payout-run-paid"] = r.ID
+	for _, p := range r.Payouts {
+		name := "payout-paid"
+		if p.Status == payout.StatusFailed {
+			name = "payout-transfer-refused"
+		}
+		out[name] = payout.WorkflowID(p.ID)
+	}
+	if appID, _, err = program("Declined", payout.ModeStripe, 1); err != nil {
+		return nil, err
+	}
+	bank.Decline("cus_"+appID, "insufficient_funds")
+	if r, err = decide(appID, true); err != nil {
+		return nil, err
+	}
+	out["payout-run-declined"] = r.ID
+	if appID, _, err = program("Canceled", payout.ModeStripe, 1); err != nil {
+		return nil, err
+	}
+	if r, err = decide(appID, false); err != nil {
+		return nil, err
+	}
+	out["payout-run-canceled"] = r.ID
+	if appID, _, err = program("Manual", payout.ModeManual, 1); err != nil {
+		return nil, err
+	}
+	if r, err = decide(appID, true); err != nil {
+		return nil, err
+	}
+	out["payout-run-manual"] = r.ID
+	if r, err = start(appID); err != nil { // nothing left: empty
+		return nil, err
+	}
+	if err := wait(r.ID); err != nil {
+		return nil, err
+	}
+	out["payout-run-empty"] = r.ID
+	return out, nil
 }
 
 // writeHistory saves a run's history; first picks the workflow's first run
