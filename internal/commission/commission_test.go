@@ -155,3 +155,22 @@ func TestParsePercent(t *testing.T) {
 		}
 	}
 }
+
+// The fees of payouts that carry a conversion in parts add up to exactly
+// its fee, whatever the parts.
+func TestCarriedFeeAddsUpToTheFee(t *testing.T) {
+	orig := Breakdown{NetCommissionCents: 2851, PlatformFeeCents: 150}
+	for _, parts := range [][]int64{{2851}, {1, 2850}, {1000, 1000, 851}, {7, 7, 7, 2830}} {
+		var carried, fees int64
+		for _, p := range parts {
+			fees += CarriedFee(orig, carried, p)
+			carried += p
+		}
+		if fees != orig.PlatformFeeCents {
+			t.Errorf("parts %v carry fees of %d, want %d", parts, fees, orig.PlatformFeeCents)
+		}
+	}
+	if f := CarriedFee(Breakdown{}, 0, 100); f != 0 {
+		t.Errorf("a conversion with no net carries a fee of %d", f)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 )
@@ -111,7 +112,7 @@ func TestCheckFindsDriftingRollups(t *testing.T) {
 	}
 	all := strings.Join(bad, "\n")
 	for _, want := range []string{
-		"creator " + en.CreatorID + " in app " + app.App.ID + ": rollup pending 2850, available 1, paid 0; the ledger says 2850, 0, 0",
+		"creator " + en.CreatorID + " in app " + app.App.ID + ": rollup pending 2850, available 1, in payout 0, paid 0; the ledger says 2850, 0, 0, 0",
 		"app " + app.App.ID + " on " + today + ": the rollup says clicks 0 (unique 0), signups 0, conversions 2",
 		"app " + app.App.ID + " on " + today + ": the rows say clicks 0 (unique 0), signups 0, conversions 1",
 		"app " + app.App.ID + " on 2020-01-01: the rollup says clicks 3 (unique 1)",
@@ -119,6 +120,60 @@ func TestCheckFindsDriftingRollups(t *testing.T) {
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("drift not reported: want %q in\n%s", want, all)
+		}
+	}
+}
+
+// TestCheckFindsPayoutDamage reserves a real payout run, checks the books
+// balance with money in payout, then damages them as a payout bug could.
+func TestCheckFindsPayoutDamage(t *testing.T) {
+	d := testenv.DB(t)
+	ctx := context.Background()
+	app, ens := testenv.Program(t, d.Pool, programs.NewApp{Name: "Acme", CommissionBPS: 3000, Hold: 0}, "p@example.com")
+	en := ens[0]
+	acts := activities.New(d.Pool)
+	if _, err := acts.RecordConversion(ctx, conversion.Input{ConversionID: "cv_p", AppID: app.App.ID, RefCode: en.RefCode, CreatorID: en.CreatorID,
+		UserID: "u", AmountCents: 10000, Currency: "usd", CommissionBPS: 3000, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acts.ReleaseConversion(ctx, "cv_p"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pool.Exec(ctx, "UPDATE apps SET payout_mode = 'manual', min_payout_cents = 100 WHERE id = $1", app.App.ID); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := acts.ReservePayouts(ctx, payout.RunInput{RunID: "payout-run-check", AppID: app.App.ID, Trigger: payout.TriggerOperator})
+	if err != nil || len(plan.Payouts) != 1 || plan.NetCents != 2850 || plan.FeeCents != 150 {
+		t.Fatalf("reserve: %+v %v", plan, err)
+	}
+	q := db.New(d.Pool)
+	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) != 0 {
+		t.Fatalf("books with money in payout reported: %v %v", bad, err)
+	}
+	po := plan.Payouts[0].PayoutID
+	cv, run := "cv_p", "payout-run-check"
+	// Money marked paid while the payout is still reserved.
+	if err := q.InsertPayoutTransfer(ctx, db.InsertPayoutTransferParams{TransferKey: "bug:paid", AppID: app.App.ID, CreatorID: &en.CreatorID,
+		ConversionID: &cv, PayoutID: &po, RunID: &run, DebitAccount: ledger.CreatorInPayout, CreditAccount: ledger.CreatorPaid,
+		AmountCents: 2850, Kind: ledger.KindPayout}); err != nil {
+		t.Fatal(err)
+	}
+	// A run said funded that collected nothing.
+	if _, err := d.Pool.Exec(ctx, "UPDATE payout_runs SET funded_at = now(), charge_cents = 3000 WHERE id = $1", run); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := ledger.Check(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(bad, "\n")
+	for _, want := range []string{
+		"payout " + po + " (reserved, 2850 cents): its transfers leave creator_in_payout 0, want 2850",
+		"payout " + po + " (reserved, 2850 cents): its transfers leave creator_paid 2850, want 0",
+		"run payout-run-check (awaiting_confirmation) collected 0 in the ledger, want 3000",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("not reported: %s\nreported:\n%s", want, all)
 		}
 	}
 }
