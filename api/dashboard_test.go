@@ -409,7 +409,7 @@ func TestDashboardSettingsAndOperatorPage(t *testing.T) {
 	if status, _, _ := op.do("POST", "/login", url.Values{"email": {op.email}, "password": {"operator password"}}); status != 303 {
 		t.Fatalf("operator login: %d", status)
 	}
-	if status, body, _ := op.do("GET", "/operator", nil); status != 200 || !strings.Contains(body, "Parked Stripe events") || !strings.Contains(body, "Platform fee revenue") {
+	if status, body, _ := op.do("GET", "/operator", nil); status != 200 || !strings.Contains(body, "Parked Stripe events") || !strings.Contains(body, "Platform fee revenue") || !strings.Contains(body, `<div class="card" id="payouts">`) {
 		t.Fatalf("the operator page: %d", status)
 	}
 }

@@ -909,6 +909,56 @@ func (q *Queries) PayoutLedger(ctx context.Context) ([]PayoutLedgerRow, error) {
 	return items, nil
 }
 
+const platformPayouts = `-- name: PlatformPayouts :many
+SELECT p.currency,
+       coalesce(sum(p.amount_cents) FILTER (WHERE p.status = 'paid'), 0)::bigint AS paid_cents,
+       coalesce(sum(p.fee_cents) FILTER (WHERE p.status IN ('processing', 'paid') AND r.mode = 'stripe' AND r.funded_at IS NOT NULL), 0)::bigint AS fees_collected_cents,
+       coalesce(sum(p.fee_cents) FILTER (WHERE p.status = 'paid' AND r.mode = 'manual'), 0)::bigint AS fees_owed_cents,
+       count(*) FILTER (WHERE p.status IN ('reserved', 'processing', 'awaiting_payment'))::bigint AS open_payouts,
+       count(*) FILTER (WHERE p.status = 'failed')::bigint AS failed_payouts
+FROM payouts p JOIN payout_runs r ON r.id = p.run_id
+GROUP BY p.currency ORDER BY p.currency
+`
+
+type PlatformPayoutsRow struct {
+	Currency           string
+	PaidCents          int64
+	FeesCollectedCents int64
+	FeesOwedCents      int64
+	OpenPayouts        int64
+	FailedPayouts      int64
+}
+
+// Per currency: what payouts paid creators, the fees AgentLinks collected
+// with Stripe runs, the fees manual programs owe for payouts they made,
+// and the payouts still open or failed, for the operator's page.
+func (q *Queries) PlatformPayouts(ctx context.Context) ([]PlatformPayoutsRow, error) {
+	rows, err := q.db.Query(ctx, platformPayouts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PlatformPayoutsRow{}
+	for rows.Next() {
+		var i PlatformPayoutsRow
+		if err := rows.Scan(
+			&i.Currency,
+			&i.PaidCents,
+			&i.FeesCollectedCents,
+			&i.FeesOwedCents,
+			&i.OpenPayouts,
+			&i.FailedPayouts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const runCollections = `-- name: RunCollections :many
 SELECT run_id::text AS run_id, sum(amount_cents)::bigint AS collected_cents
 FROM ledger_transfers WHERE kind = 'collection' GROUP BY run_id ORDER BY run_id
@@ -1246,6 +1296,52 @@ func (q *Queries) SetPayoutStatus(ctx context.Context, arg SetPayoutStatusParams
 		arg.ID,
 	)
 	return err
+}
+
+const stuckPayoutRuns = `-- name: StuckPayoutRuns :many
+SELECT id, app_id, trigger, mode, status, currency, net_cents, fee_cents, credit_cents, charge_cents, payment_intent_id, skipped, failure_reason, confirmed_by, created_at, confirmed_at, funded_at, finished_at FROM payout_runs WHERE status IN ('charging', 'paying') AND created_at < now() - interval '1 hour'
+ORDER BY created_at DESC LIMIT 50
+`
+
+// Runs an operator may have to look at: waiting on Stripe for over an
+// hour (a charge or transfers retrying), newest first.
+func (q *Queries) StuckPayoutRuns(ctx context.Context) ([]PayoutRun, error) {
+	rows, err := q.db.Query(ctx, stuckPayoutRuns)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PayoutRun{}
+	for rows.Next() {
+		var i PayoutRun
+		if err := rows.Scan(
+			&i.ID,
+			&i.AppID,
+			&i.Trigger,
+			&i.Mode,
+			&i.Status,
+			&i.Currency,
+			&i.NetCents,
+			&i.FeeCents,
+			&i.CreditCents,
+			&i.ChargeCents,
+			&i.PaymentIntentID,
+			&i.Skipped,
+			&i.FailureReason,
+			&i.ConfirmedBy,
+			&i.CreatedAt,
+			&i.ConfirmedAt,
+			&i.FundedAt,
+			&i.FinishedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const updatePayoutAccountState = `-- name: UpdatePayoutAccountState :execrows

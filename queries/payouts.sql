@@ -191,3 +191,22 @@ SELECT id FROM apps WHERE id = $1 FOR UPDATE;
 -- Stripe answered balance_insufficient to the current key and created
 -- nothing: the next try may use a new one.
 UPDATE payouts SET transfer_attempt = transfer_attempt + 1 WHERE id = @id AND transfer_attempt = @attempt;
+
+-- name: PlatformPayouts :many
+-- Per currency: what payouts paid creators, the fees AgentLinks collected
+-- with Stripe runs, the fees manual programs owe for payouts they made,
+-- and the payouts still open or failed, for the operator's page.
+SELECT p.currency,
+       coalesce(sum(p.amount_cents) FILTER (WHERE p.status = 'paid'), 0)::bigint AS paid_cents,
+       coalesce(sum(p.fee_cents) FILTER (WHERE p.status IN ('processing', 'paid') AND r.mode = 'stripe' AND r.funded_at IS NOT NULL), 0)::bigint AS fees_collected_cents,
+       coalesce(sum(p.fee_cents) FILTER (WHERE p.status = 'paid' AND r.mode = 'manual'), 0)::bigint AS fees_owed_cents,
+       count(*) FILTER (WHERE p.status IN ('reserved', 'processing', 'awaiting_payment'))::bigint AS open_payouts,
+       count(*) FILTER (WHERE p.status = 'failed')::bigint AS failed_payouts
+FROM payouts p JOIN payout_runs r ON r.id = p.run_id
+GROUP BY p.currency ORDER BY p.currency;
+
+-- name: StuckPayoutRuns :many
+-- Runs an operator may have to look at: waiting on Stripe for over an
+-- hour (a charge or transfers retrying), newest first.
+SELECT * FROM payout_runs WHERE status IN ('charging', 'paying') AND created_at < now() - interval '1 hour'
+ORDER BY created_at DESC LIMIT 50;

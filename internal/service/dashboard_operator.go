@@ -15,6 +15,9 @@ type Platform struct {
 	Counts db.PlatformCountsRow
 	Days   []db.PlatformDaysRow
 	Parked []db.ListStripeEventsByStatusRow
+	// Payouts per currency; StuckRuns are runs waiting on Stripe for over an hour.
+	Payouts   []db.PlatformPayoutsRow
+	StuckRuns []db.PayoutRun
 }
 
 // PlatformView answers the operator's page; an account that is not an
@@ -31,6 +34,12 @@ func (s *Service) PlatformView(ctx context.Context, acct Account, days int, now 
 		return p, err
 	}
 	if p.Days, err = s.Q.PlatformDays(ctx, db.PlatformDaysParams{FromDay: pgtype.Date{Time: from, Valid: true}, ToDay: pgtype.Date{Time: to, Valid: true}}); err != nil {
+		return p, err
+	}
+	if p.Payouts, err = s.Q.PlatformPayouts(ctx); err != nil {
+		return p, err
+	}
+	if p.StuckRuns, err = s.Q.StuckPayoutRuns(ctx); err != nil {
 		return p, err
 	}
 	p.Parked, err = s.Q.ListStripeEventsByStatus(ctx, "parked")
