@@ -293,9 +293,10 @@ func (a *Activities) ReturnRun(ctx context.Context, runID, status, reason string
 // SendTransfer pays one payout's net to the creator's Express account,
 // under the Idempotency-Key payout-<id>: a retry after a crash gets the
 // same transfer back (after a balance_insufficient answer, which Stripe
-// keeps under its key, the key gains the attempt number). Stripe's balance_insufficient is retried after
-// BalanceRetry (the run's charge still settling); a refusal is a
-// non-retryable TransferFailed error.
+// keeps under its key, the key gains the attempt number). Stripe's
+// balance_insufficient is retried after BalanceRetry, doubling each time
+// (the run's charge still settling); a refusal is a non-retryable
+// TransferFailed error.
 func (a *Activities) SendTransfer(ctx context.Context, payoutID string) (string, error) {
 	p, err := a.Q.GetPayout(ctx, payoutID)
 	if err != nil {
@@ -324,10 +325,12 @@ func (a *Activities) SendTransfer(ctx context.Context, payoutID string) (string,
 		if err := a.Q.NextTransferAttempt(ctx, db.NextTransferAttemptParams{ID: p.ID, Attempt: p.TransferAttempt}); err != nil {
 			return "", err
 		}
+		// Backoff: the wait doubles with each short answer, up to a day.
 		wait := a.BalanceRetry
 		if wait <= 0 {
 			wait = DefaultBalanceRetry
 		}
+		wait = min(wait<<min(p.TransferAttempt, 6), 24*time.Hour)
 		return "", temporal.NewApplicationErrorWithOptions(err.Error(), "BalanceInsufficient", temporal.ApplicationErrorOptions{NextRetryDelay: wait})
 	case errors.As(err, &refused):
 		return "", temporal.NewNonRetryableApplicationError(refused.Reason, payout.ErrTypeTransferFailed, err)

@@ -7,6 +7,7 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -258,10 +259,21 @@ func (b *StripeBank) answer(r *http.Request, amount int64, key string) (int, map
 			return http.StatusPaymentRequired, errorBody("card_error", "card_declined", code, "Your card was declined.")
 		}
 		id := fmt.Sprintf("pi_bank%d", b.n)
-		b.charges = append(b.charges, BankCall{ID: id, Key: key, Party: cus, AmountCents: amount})
-		return http.StatusOK, map[string]any{"id": id, "object": "payment_intent", "amount": amount, "amount_received": amount,
+		body := map[string]any{"id": id, "object": "payment_intent", "amount": amount, "amount_received": amount,
 			"currency": f.Get("currency"), "customer": cus, "payment_method": f.Get("payment_method"), "status": "succeeded",
 			"metadata": map[string]any{"agentlinks_run": f.Get("metadata[agentlinks_run]")}}
+		if status, mock := b.forward(r); status != http.StatusNotFound {
+			if status != http.StatusOK {
+				return status, mock // stripe-mock refused the parameters
+			}
+			// stripe-mock never confirms: the intent succeeds, as Stripe's
+			// test card pm_card_visa does.
+			mock["status"], mock["amount_received"] = "succeeded", amount
+			body = mock
+			id, _ = mock["id"].(string)
+		}
+		b.charges = append(b.charges, BankCall{ID: id, Key: key, Party: cus, AmountCents: amount})
+		return http.StatusOK, body
 	}
 	dest := f.Get("destination")
 	if why, ok := b.refused[dest]; ok {
@@ -273,10 +285,35 @@ func (b *StripeBank) answer(r *http.Request, amount int64, key string) (int, map
 			"You have insufficient available funds in your Stripe account.")
 	}
 	id := fmt.Sprintf("tr_bank%d", b.n)
-	b.transfers = append(b.transfers, BankCall{ID: id, Key: key, Party: dest, AmountCents: amount, Group: f.Get("transfer_group")})
-	return http.StatusOK, map[string]any{"id": id, "object": "transfer", "amount": amount, "currency": f.Get("currency"),
+	body := map[string]any{"id": id, "object": "transfer", "amount": amount, "currency": f.Get("currency"),
 		"destination": dest, "transfer_group": f.Get("transfer_group"), "reversed": false, "amount_reversed": 0,
 		"metadata": map[string]any{"agentlinks_payout": f.Get("metadata[agentlinks_payout]")}}
+	if status, mock := b.forward(r); status != http.StatusNotFound {
+		if status != http.StatusOK {
+			return status, mock
+		}
+		body = mock
+		id, _ = mock["id"].(string)
+	}
+	b.transfers = append(b.transfers, BankCall{ID: id, Key: key, Party: dest, AmountCents: amount, Group: f.Get("transfer_group")})
+	return http.StatusOK, body
+}
+
+// forward asks next (stripe-mock) the same call, which checks its
+// parameters against Stripe's OpenAPI description and answers in Stripe's
+// shape; 404 when there is no stripe-mock behind the bank.
+func (b *StripeBank) forward(r *http.Request) (int, map[string]any) {
+	req := httptest.NewRequest(r.Method, r.URL.Path, strings.NewReader(r.PostForm.Encode()))
+	req.RequestURI = ""
+	req.Header = r.Header.Clone()
+	req.Header.Del("Idempotency-Key") // the bank keeps the answers; stripe-mock would not
+	rec := httptest.NewRecorder()
+	b.next.ServeHTTP(rec, req)
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		return http.StatusNotFound, nil
+	}
+	return rec.Code, m
 }
 
 func errorBody(typ, code, decline, msg string) map[string]any {

@@ -31,7 +31,14 @@ func StartStripeMock(ctx context.Context) (*StripeMock, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-http-addr", addr)
+	// Its HTTPS side must have a free port too: by default it takes 12112,
+	// and a second stripe-mock (another test package, running at the same
+	// time) then exits without a word.
+	httpsAddr, err := temporaldev.FreeAddress()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-http-addr", addr, "-https-addr", httpsAddr)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start stripe-mock: %w", err)
 	}
