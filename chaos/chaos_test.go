@@ -31,6 +31,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
+	"github.com/agentlinks/agentlinks/internal/testenv"
 )
 
 var (
@@ -112,6 +113,28 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Payout runs start during the faults: the program pays its creators
+	// itself (manual) and confirms its own runs, so each run reserves what
+	// is available then, racing releases, refunds and clawbacks.
+	if _, err := pool.Exec(ctx, "UPDATE apps SET payout_mode = 'manual', payout_auto_confirm = true, min_payout_cents = 1 WHERE id = $1", app.App.ID); err != nil {
+		t.Fatal(err)
+	}
+	var runs sync.WaitGroup
+	startRun := func() {
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			for attempt := 0; attempt < 60; attempt++ {
+				cmd := exec.Command(bin, "payouts", "run", "--app", app.App.ID, "--wait", "20s", "--json")
+				cmd.Env = append(os.Environ(), env...)
+				if err := cmd.Run(); err == nil {
+					return
+				}
+				time.Sleep(time.Second) // Temporal or PostgreSQL restarting
+			}
+			t.Error("a payout run never started")
+		}()
+	}
 	var refs []string
 	for i := range 5 {
 		en, err := programs.Enroll(ctx, pool, app.App.ID, fmt.Sprintf("creator%d@example.com", i))
@@ -175,6 +198,7 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 		step := func(what string, f func()) {
 			time.Sleep(1500 * time.Millisecond)
 			t.Logf("round %d: %s", r+1, what)
+			startRun()
 			f()
 		}
 		step("SIGKILL the worker", func() { worker.kill(); time.Sleep(time.Second); worker.start(t) })
@@ -203,6 +227,7 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	runs.Wait()
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -250,14 +275,47 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 		}
 		want[conv.CreatorID] += left
 	}
+	// Every run reserved and ended (awaiting the owner's payment, or empty);
+	// the owner pays every other payout and marks the rest failed.
+	var open int
+	testenv.Eventually(t, time.Minute, "payout runs settled", func() bool {
+		err := pool.QueryRow(ctx, "SELECT count(*) FROM payout_runs WHERE status NOT IN ('awaiting_payment', 'empty', 'completed')").Scan(&open)
+		return err == nil && open == 0
+	})
+	rows, err := pool.Query(ctx, "SELECT id FROM payouts WHERE status = 'awaiting_payment' ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payoutIDs []string
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		payoutIDs = append(payoutIDs, id)
+	}
+	rows.Close()
+	for i, id := range payoutIDs {
+		args := []string{"payouts", "mark-paid", "--payout", id, "--reference", "chaos"}
+		if i%3 == 2 {
+			args = []string{"payouts", "mark-failed", "--payout", id, "--reason", "bounced"}
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	t.Logf("%d payouts in flight during the faults, marked paid or failed", len(payoutIDs))
+
 	var refundRows int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM refunds").Scan(&refundRows); err != nil || refundRows != refunds {
 		t.Fatalf("want %d refunds, found %d (%v)", refunds, refundRows, err)
 	}
 	for creator, available := range want {
 		b, err := q.CreatorBalances(ctx, db.CreatorBalancesParams{AppID: app.App.ID, CreatorID: creator})
-		if err != nil || b.PendingCents != 0 || b.AvailableCents != available {
-			t.Fatalf("creator %s: pending %d available %d, want 0 and %d (%v)", creator, b.PendingCents, b.AvailableCents, available, err)
+		// What the creator earned is available or paid out, none of it lost.
+		if err != nil || b.PendingCents != 0 || b.InPayoutCents != 0 || b.AvailableCents+b.PaidCents != available {
+			t.Fatalf("creator %s: pending %d available %d in payout %d paid %d, want 0, and %d available + paid (%v)",
+				creator, b.PendingCents, b.AvailableCents, b.InPayoutCents, b.PaidCents, available, err)
 		}
 	}
 	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) > 0 {
