@@ -152,15 +152,8 @@ func (a *Activities) ConfirmRun(ctx context.Context, runID string, d payout.Deci
 		next := payout.RunCharging
 		if run.Mode == payout.ModeManual {
 			next = payout.RunAwaitingPayment
-			ps, err := q.RunPayouts(ctx, runID)
-			if err != nil {
+			if err := advanceRun(ctx, q, runID, payout.StatusAwaitingPayment, ""); err != nil {
 				return err
-			}
-			for _, row := range ps {
-				p := row.Payout
-				if _, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: p.ID, Status: payout.StatusAwaitingPayment}); err != nil {
-					return err
-				}
 			}
 		}
 		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: runID, Status: next, ConfirmedBy: db.OptionalText(d.By)})
@@ -180,6 +173,10 @@ func (a *Activities) ChargeRun(ctx context.Context, runID string) error {
 	}
 	pi := ""
 	if run.ChargeCents > 0 {
+		if !a.Stripe.Configured() {
+			return temporal.NewNonRetryableApplicationError("Stripe is not configured on this AgentLinks: switch the program to manual payouts",
+				payout.ErrTypeChargeDeclined, nil)
+		}
 		if app.PaymentMethodID == nil || app.StripeCustomerID == nil {
 			return temporal.NewNonRetryableApplicationError("the app has no saved payment method to charge; add one in the dashboard",
 				payout.ErrTypeChargeDeclined, nil)
@@ -211,15 +208,8 @@ func (a *Activities) ChargeRun(ctx context.Context, runID string) error {
 		if err := ledger.Collect(ctx, q, run.AppID, run.ID, run.ChargeCents); err != nil {
 			return err
 		}
-		ps, err := q.RunPayouts(ctx, runID)
-		if err != nil {
+		if err := advanceRun(ctx, q, runID, payout.StatusProcessing, ""); err != nil {
 			return err
-		}
-		for _, row := range ps {
-			p := row.Payout
-			if _, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: p.ID, Status: payout.StatusProcessing}); err != nil {
-				return err
-			}
 		}
 		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: runID, Status: payout.RunPaying})
 	})
@@ -272,22 +262,31 @@ func (a *Activities) ReturnRun(ctx context.Context, runID, status, reason string
 		if err != nil {
 			return err
 		}
-		ps, err := q.RunPayouts(ctx, runID)
-		if err != nil {
+		if err := advanceRun(ctx, q, runID, payout.StatusFailed, reason); err != nil {
 			return err
-		}
-		for _, row := range ps {
-			p := row.Payout
-			if p.Status == payout.StatusPaid || p.Status == payout.StatusFailed || p.Status == payout.StatusReversed {
-				continue
-			}
-			if _, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: p.ID, Status: payout.StatusFailed, Reason: reason}); err != nil {
-				return err
-			}
 		}
 		slog.Warn("payout run returned", "run_id", runID, "app_id", run.AppID, "status", status, "reason", reason)
 		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: runID, Status: status, FailureReason: reason})
 	})
+}
+
+// advanceRun moves every payout of a run that is still open (reserved,
+// processing or awaiting payment) to status; one that ended stays.
+func advanceRun(ctx context.Context, q *db.Queries, runID, status, reason string) error {
+	ps, err := q.RunPayouts(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for _, row := range ps {
+		switch row.Payout.Status {
+		case payout.StatusPaid, payout.StatusFailed, payout.StatusReversed:
+			continue
+		}
+		if _, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: row.Payout.ID, Status: status, Reason: reason}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SendTransfer pays one payout's net to the creator's Express account,
@@ -310,6 +309,9 @@ func (a *Activities) SendTransfer(ctx context.Context, payoutID string) (string,
 	}
 	if p.Destination == nil {
 		return "", temporal.NewNonRetryableApplicationError("the creator has no payout account", payout.ErrTypeTransferFailed, nil)
+	}
+	if !a.Stripe.Configured() {
+		return "", temporal.NewNonRetryableApplicationError("Stripe is not configured on this AgentLinks", payout.ErrTypeTransferFailed, nil)
 	}
 	key := payout.WorkflowID(p.ID)
 	if p.TransferAttempt > 0 {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 	"github.com/agentlinks/agentlinks/internal/service"
@@ -82,100 +84,85 @@ func (s *server) refused(c *gin.Context, err error) {
 	s.failPage(c, err)
 }
 
+// ownerAction runs an owner's form on their app and sends them where it
+// says; a refusal they can fix is shown on the payouts tab, another
+// owner's app is a 404.
+func (s *server) ownerAction(c *gin.Context, act func(ctx context.Context, app db.App) (string, error)) {
+	ctx := c.Request.Context()
+	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
+	to := ""
+	if err == nil {
+		to, err = act(ctx, app)
+	}
+	if err != nil {
+		s.refused(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, to)
+}
+
+func payoutsTab(app db.App, notice, anchor string) string {
+	u := "/apps/" + app.ID + "/payouts?notice=" + notice
+	if anchor != "" {
+		u += "#" + url.PathEscape(anchor)
+	}
+	return u
+}
+
 func (s *server) savePayoutSettings(c *gin.Context) {
-	ctx := c.Request.Context()
-	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
-	if err == nil {
-		_, err = s.svc.SetPayoutSettings(ctx, app.ID, service.PayoutSettings{Mode: c.PostForm("mode"),
+	s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
+		_, err := s.svc.SetPayoutSettings(ctx, app.ID, service.PayoutSettings{Mode: c.PostForm("mode"),
 			AutoConfirm: c.PostForm("auto_confirm") == "on", Schedule: c.PostForm("schedule"), MinPayoutCents: app.MinPayoutCents})
-	}
-	if err != nil {
-		s.refused(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/apps/"+app.ID+"/payouts?notice=payout_settings")
+		return payoutsTab(app, "payout_settings", ""), err
+	})
 }
 
+// setupPaymentMethod sends the owner to Stripe Checkout to save a card.
 func (s *server) setupPaymentMethod(c *gin.Context) {
-	ctx := c.Request.Context()
-	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	base := strings.TrimRight(s.publicURL, "/") + "/apps/" + app.ID + "/payouts"
-	u, err := s.svc.StartPaymentMethodSetup(ctx, app, account(c).Email, base+"/payment-method/done?session_id={CHECKOUT_SESSION_ID}", base)
-	if err != nil {
-		s.refused(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, u)
+	s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
+		base := strings.TrimRight(s.publicURL, "/") + "/apps/" + app.ID + "/payouts"
+		return s.svc.StartPaymentMethodSetup(ctx, app, account(c).Email, base+"/payment-method/done?session_id={CHECKOUT_SESSION_ID}", base)
+	})
 }
 
+// paymentMethodDone is where Checkout sends the owner back.
 func (s *server) paymentMethodDone(c *gin.Context) {
-	ctx := c.Request.Context()
-	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
-	if err == nil {
-		_, err = s.svc.FinishPaymentMethodSetup(ctx, app, c.Query("session_id"))
-	}
-	if err != nil {
-		s.refused(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/apps/"+app.ID+"/payouts?notice=payment_method")
+	s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
+		_, err := s.svc.FinishPaymentMethodSetup(ctx, app, c.Query("session_id"))
+		return payoutsTab(app, "payment_method", "payment-method"), err
+	})
 }
 
 func (s *server) runPayoutsNow(c *gin.Context) {
-	ctx := c.Request.Context()
-	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
-	if err == nil {
-		_, err = s.svc.StartPayoutRun(ctx, app.ID, payout.TriggerOwner)
-	}
-	if err != nil {
-		s.refused(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, "/apps/"+app.ID+"/payouts?notice=run_started")
+	s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
+		_, err := s.svc.StartPayoutRun(ctx, app.ID, payout.TriggerOwner)
+		return payoutsTab(app, "run_started", ""), err
+	})
 }
 
 func (s *server) decideRun(confirm bool) gin.HandlerFunc {
+	notice := map[bool]string{true: "run_confirmed", false: "run_canceled"}[confirm]
 	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		acct := account(c)
-		app, err := s.svc.OwnedApp(ctx, acct.ID, c.Param("app_id"))
-		if err == nil {
-			err = s.svc.DecidePayoutRun(ctx, app.ID, c.Param("run_id"), confirm, payout.Decision{By: acct.Email, Reason: strings.TrimSpace(c.PostForm("reason"))})
-		}
-		if err != nil {
-			s.refused(c, err)
-			return
-		}
-		notice := "run_confirmed"
-		if !confirm {
-			notice = "run_canceled"
-		}
-		c.Redirect(http.StatusSeeOther, "/apps/"+app.ID+"/payouts?notice="+notice+"#run-"+url.PathEscape(c.Param("run_id")))
+		s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
+			err := s.svc.DecidePayoutRun(ctx, app.ID, c.Param("run_id"), confirm,
+				payout.Decision{By: account(c).Email, Reason: strings.TrimSpace(c.PostForm("reason"))})
+			return payoutsTab(app, notice, "run-"+c.Param("run_id")), err
+		})
 	}
 }
 
+// markPayout records a manual payout paid (with the owner's reference) or
+// failed (with the reason the creator sees).
 func (s *server) markPayout(paid bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
-		runID := ""
-		if err == nil {
+		s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
 			note := c.PostForm("reference")
 			if !paid {
 				note = c.PostForm("reason")
 			}
-			p, merr := s.svc.MarkPayout(ctx, app.ID, c.Param("payout_id"), paid, note)
-			err, runID = merr, p.RunID
-		}
-		if err != nil {
-			s.refused(c, err)
-			return
-		}
-		c.Redirect(http.StatusSeeOther, "/apps/"+app.ID+"/payouts?notice=payout_marked#run-"+url.PathEscape(runID))
+			p, err := s.svc.MarkPayout(ctx, app.ID, c.Param("payout_id"), paid, note)
+			return payoutsTab(app, "payout_marked", "run-"+p.RunID), err
+		})
 	}
 }
 

@@ -54,12 +54,7 @@ type job struct {
 func TestMoneySurvivesCrashes(t *testing.T) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "agentlinks")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/agentlinks")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildAgentlinks(t, tmp)
 	pg := startPostgres(t)
 	pg.createDB(t, "agentlinks")
 	dbURL := pg.url("agentlinks")

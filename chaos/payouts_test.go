@@ -34,12 +34,7 @@ import (
 func TestPayoutsSurviveCrashes(t *testing.T) {
 	ctx := context.Background()
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "agentlinks")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/agentlinks")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildAgentlinks(t, tmp)
 	d := testenv.DB(t)
 	mock, err := testenv.StartStripeMock(ctx)
 	if err != nil {

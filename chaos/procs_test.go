@@ -163,3 +163,15 @@ func (p *proc) stop() {
 		}
 	}
 }
+
+// buildAgentlinks builds the binary the suite runs into dir.
+func buildAgentlinks(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "agentlinks")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/agentlinks")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}

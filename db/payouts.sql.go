@@ -52,14 +52,16 @@ func (q *Queries) AllocationSums(ctx context.Context) ([]AllocationSumsRow, erro
 }
 
 const appCredit = `-- name: AppCredit :one
-SELECT (coalesce((SELECT sum(r.charge_cents) FROM payout_runs r WHERE r.app_id = $1 AND r.funded_at IS NOT NULL), 0)
-      + coalesce((SELECT sum(r.credit_cents) FROM payout_runs r WHERE r.app_id = $1 AND r.funded_at IS NOT NULL), 0)
+SELECT (coalesce((SELECT sum(r.charge_cents + r.credit_cents) FROM payout_runs r WHERE r.app_id = $1 AND r.funded_at IS NOT NULL), 0)
       - coalesce((SELECT sum(p.amount_cents + p.fee_cents) FROM payouts p JOIN payout_runs r ON r.id = p.run_id
-                  WHERE r.app_id = $1 AND r.funded_at IS NOT NULL AND p.status IN ('processing', 'paid')), 0))::bigint AS credit_cents
+                  WHERE r.app_id = $1 AND r.funded_at IS NOT NULL AND p.status IN ('processing', 'paid')), 0)
+      - coalesce((SELECT sum(r.credit_cents) FROM payout_runs r
+                  WHERE r.app_id = $1 AND r.funded_at IS NULL AND r.status = 'charging'), 0))::bigint AS credit_cents
 `
 
-// What the app paid for runs that AgentLinks still holds: collected, less
-// the net and fee of the funded payouts that went out or are going out.
+// What the app paid for runs that AgentLinks still holds: collected (and
+// credit used) by funded runs, less the net and fee of their payouts that
+// went out or are going out, less the credit runs now charging claimed.
 func (q *Queries) AppCredit(ctx context.Context, appID string) (int64, error) {
 	row := q.db.QueryRow(ctx, appCredit, appID)
 	var credit_cents int64

@@ -75,12 +75,14 @@ UPDATE payout_runs SET credit_cents = @credit_cents, charge_cents = @charge_cent
 UPDATE payout_runs SET payment_intent_id = @payment_intent_id WHERE id = @id;
 
 -- name: AppCredit :one
--- What the app paid for runs that AgentLinks still holds: collected, less
--- the net and fee of the funded payouts that went out or are going out.
-SELECT (coalesce((SELECT sum(r.charge_cents) FROM payout_runs r WHERE r.app_id = @app_id AND r.funded_at IS NOT NULL), 0)
-      + coalesce((SELECT sum(r.credit_cents) FROM payout_runs r WHERE r.app_id = @app_id AND r.funded_at IS NOT NULL), 0)
+-- What the app paid for runs that AgentLinks still holds: collected (and
+-- credit used) by funded runs, less the net and fee of their payouts that
+-- went out or are going out, less the credit runs now charging claimed.
+SELECT (coalesce((SELECT sum(r.charge_cents + r.credit_cents) FROM payout_runs r WHERE r.app_id = @app_id AND r.funded_at IS NOT NULL), 0)
       - coalesce((SELECT sum(p.amount_cents + p.fee_cents) FROM payouts p JOIN payout_runs r ON r.id = p.run_id
-                  WHERE r.app_id = @app_id AND r.funded_at IS NOT NULL AND p.status IN ('processing', 'paid')), 0))::bigint AS credit_cents;
+                  WHERE r.app_id = @app_id AND r.funded_at IS NOT NULL AND p.status IN ('processing', 'paid')), 0)
+      - coalesce((SELECT sum(r.credit_cents) FROM payout_runs r
+                  WHERE r.app_id = @app_id AND r.funded_at IS NULL AND r.status = 'charging'), 0))::bigint AS credit_cents;
 
 -- name: ListPayoutRuns :many
 SELECT * FROM payout_runs WHERE app_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2;

@@ -124,7 +124,7 @@ func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membersh
 		if m.Payouts, err = s.creatorPayouts(ctx, r.App.ID, cr.ID); err != nil {
 			return nil, err
 		}
-		m.CashOut = payout.Skip(payout.Candidate{AvailableCents: m.Balance.AvailableCents, HasAccount: cr.PayoutAccountID != nil && cr.TransfersActive},
+		m.CashOut = payout.Skip(payout.Candidate{AvailableCents: m.Balance.AvailableCents, HasAccount: payoutAccountOf(cr).Ready()},
 			r.App.MinPayoutCents, r.App.PayoutMode)
 		for _, p := range m.Payouts {
 			if p.Status == payout.StatusReserved || p.Status == payout.StatusProcessing || p.Status == payout.StatusAwaitingPayment {

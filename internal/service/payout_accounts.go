@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/refusal"
+	"github.com/agentlinks/agentlinks/internal/stripeapi"
 )
 
 // Where the money goes and where it comes from: a creator's Stripe Express
@@ -16,17 +17,9 @@ import (
 // account.updated), and an app's saved payment method (a SetupIntent made
 // in Stripe Checkout's setup mode), both through the Stripe adapter.
 
-// PayoutAccount is a creator's payout account as the dashboard shows it.
-type PayoutAccount struct {
-	ID               string
-	PayoutsEnabled   bool
-	TransfersActive  bool
-	DetailsSubmitted bool
-	CurrentlyDue     []string
-}
-
-// Ready is an account that can receive transfers.
-func (p PayoutAccount) Ready() bool { return p.ID != "" && p.TransfersActive }
+// PayoutAccount is a creator's payout account as the dashboard shows it
+// (empty when none).
+type PayoutAccount = stripeapi.PayoutAccount
 
 func payoutAccountOf(cr db.Creator) PayoutAccount {
 	if cr.PayoutAccountID == nil {

@@ -113,7 +113,7 @@ func (s *Service) RequestCashOut(ctx context.Context, accountID, appID string) (
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return "", err
 	}
-	cand := payout.Candidate{AvailableCents: b.AvailableCents, HasAccount: cr.PayoutAccountID != nil && cr.TransfersActive}
+	cand := payout.Candidate{AvailableCents: b.AvailableCents, HasAccount: payoutAccountOf(cr).Ready()}
 	if why := payout.Skip(cand, app.MinPayoutCents, app.PayoutMode); why != "" {
 		return "", refusal.Conflict("cannot_cash_out", "%s", why)
 	}
@@ -130,6 +130,9 @@ func (s *Service) DecidePayoutRun(ctx context.Context, appID, runID string, conf
 	}
 	if err != nil {
 		return err
+	}
+	if run.Status != payout.RunAwaitingConfirmation {
+		return refusal.Conflict("payout_run_decided", "run %s is %s, not awaiting confirmation", runID, run.Status)
 	}
 	err = s.Workflows.DecideRun(ctx, runID, confirm, d)
 	if errors.Is(err, workflows.ErrRunNotAwaiting) {

@@ -25,6 +25,9 @@ type PayoutAccount struct {
 	CurrentlyDue     []string
 }
 
+// Ready is an account that can receive transfers.
+func (p PayoutAccount) Ready() bool { return p.ID != "" && p.TransfersActive }
+
 // AccountState reads an account object (an API answer or an
 // account.updated event's).
 func AccountState(a *stripe.Account) PayoutAccount { return payoutAccount(a) }

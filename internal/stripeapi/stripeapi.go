@@ -46,6 +46,10 @@ func New(cfg config.Stripe) *Client {
 	return &Client{cfg: cfg, api: stripeclient.New(cfg.SecretKey, backends), backend: backends.API}
 }
 
+// Configured says whether the platform's secret key is set: without it
+// every call fails at Stripe.
+func (c *Client) Configured() bool { return c != nil && c.cfg.SecretKey != "" }
+
 // ExchangeCode finishes Connect's OAuth flow: the authorization code Stripe
 // sent the owner back with becomes the connected account's id.
 func (c *Client) ExchangeCode(ctx context.Context, code string) (string, error) {
