@@ -141,11 +141,14 @@ func (s *server) runPayoutsNow(c *gin.Context) {
 }
 
 func (s *server) decideRun(confirm bool) gin.HandlerFunc {
-	notice := map[bool]string{true: "run_confirmed", false: "run_canceled"}[confirm]
 	return func(c *gin.Context) {
+		notice := map[bool]string{true: "run_confirmed", false: "run_canceled"}[confirm]
 		s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
 			err := s.svc.DecidePayoutRun(ctx, app.ID, c.Param("run_id"), confirm,
 				payout.Decision{By: account(c).Email, Reason: strings.TrimSpace(c.PostForm("reason"))})
+			if confirm && app.PayoutMode == payout.ModeManual {
+				notice = "run_confirmed_manual"
+			}
 			return payoutsTab(app, notice, "run-"+c.Param("run_id")), err
 		})
 	}

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/programs"
+	"github.com/agentlinks/agentlinks/internal/testenv"
 )
 
 // browserish is a person at the dashboard: a cookie jar, and no redirects
@@ -122,7 +124,25 @@ func TestDashboardIsolatesOwners(t *testing.T) {
 	aApp, _ := a.createApp("A's shop")
 	var aKeyID string
 	_ = database.Pool.QueryRow(context.Background(), "SELECT id::text FROM api_keys WHERE app_id = $1", aApp).Scan(&aKeyID)
+	bRun, err := svc.StartPayoutRun(context.Background(), bApp, "owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, "B's run reserved", func() bool {
+		_, err := svc.PayoutRun(context.Background(), bApp, bRun)
+		return err == nil
+	})
 	for _, r := range []struct{ method, path string }{
+		{"GET", "/apps/" + bApp + "/payouts"},
+		{"POST", "/apps/" + bApp + "/payouts/settings"},
+		{"POST", "/apps/" + bApp + "/payouts/payment-method"},
+		{"GET", "/apps/" + bApp + "/payouts/payment-method/done?session_id=cs_x"},
+		{"POST", "/apps/" + bApp + "/payouts/run"},
+		{"POST", "/apps/" + bApp + "/payouts/runs/" + bRun + "/confirm"},
+		{"POST", "/apps/" + aApp + "/payouts/runs/" + bRun + "/confirm"}, // B's run under A's app
+		{"POST", "/apps/" + aApp + "/payouts/runs/" + bRun + "/cancel"},
+		{"GET", "/apps/" + aApp + "/payouts/runs/" + bRun + "/export.csv"},
+		{"POST", "/apps/" + aApp + "/payouts/po_not_a/paid"},
 		{"GET", "/apps/" + bApp},
 		{"POST", "/apps/" + bApp + "/keys"},
 		{"POST", "/apps/" + bApp + "/keys/" + bKeyID + "/revoke"},
@@ -145,6 +165,9 @@ func TestDashboardIsolatesOwners(t *testing.T) {
 		t.Fatalf("B's keys changed: %d keys, %d active (%v)", keys, active, err)
 	}
 	expect(t, call(t, "GET", "/api/stats", bKey, nil), 200, "")
+	if runs, err := svc.PayoutRuns(context.Background(), bApp, 10); err != nil || len(runs) != 1 {
+		t.Fatalf("B's payout runs changed: %d (%v)", len(runs), err)
+	}
 	// A's dashboard lists only A's app.
 	if _, body, _ := a.do("GET", "/dashboard", nil); strings.Contains(body, bApp) || !strings.Contains(body, aApp) {
 		t.Fatal("A's dashboard shows B's app, or not A's")
