@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/ids"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/payout"
@@ -184,7 +185,7 @@ func (a *Activities) ChargeRun(ctx context.Context, runID string) error {
 		pi, err = a.Stripe.ChargeApp(ctx, stripeapi.ChargeParams{
 			Customer: *app.StripeCustomerID, PaymentMethod: *app.PaymentMethodID, Currency: run.Currency,
 			AmountCents: run.ChargeCents, IdempotencyKey: "charge-" + run.ID, RunID: run.ID,
-			Description: fmt.Sprintf("AgentLinks creator payouts %s (%s net + %s fee)", run.ID, payout.Money(run.NetCents), payout.Money(run.FeeCents)),
+			Description: fmt.Sprintf("AgentLinks creator payouts %s (%s net + %s fee)", run.ID, commission.Decimal(run.NetCents), commission.Decimal(run.FeeCents)),
 		})
 		var declined *stripeapi.DeclinedError
 		if errors.As(err, &declined) {
@@ -425,7 +426,7 @@ func (a *Activities) transferReversed(ctx context.Context, raw []byte) (string, 
 	}
 	if !tr.Reversed && tr.AmountReversed < p.AmountCents {
 		return statusParked, fmt.Sprintf("transfer %s of payout %s was partly reversed (%s of %s): an operator decides what it takes back",
-			tr.ID, p.ID, payout.Money(tr.AmountReversed), payout.Money(p.AmountCents)), nil
+			tr.ID, p.ID, commission.Decimal(tr.AmountReversed), commission.Decimal(p.AmountCents)), nil
 	}
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		_, err := ledger.Advance(ctx, a.Q.WithTx(tx), ledger.Step{PayoutID: p.ID, Status: payout.StatusReversed,
@@ -438,5 +439,5 @@ func (a *Activities) transferReversed(ctx context.Context, raw []byte) (string, 
 	if err != nil {
 		return "", "", err
 	}
-	return statusProcessed, fmt.Sprintf("payout %s reversed: %s back to the creator's available balance", p.ID, payout.Money(p.AmountCents)), nil
+	return statusProcessed, fmt.Sprintf("payout %s reversed: %s back to the creator's available balance", p.ID, commission.Decimal(p.AmountCents)), nil
 }

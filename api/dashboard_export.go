@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/commission"
 )
 
 // CSV exports of a program.
@@ -30,15 +31,6 @@ func csvHeader(c *gin.Context, name string) *csv.Writer {
 	return csv.NewWriter(c.Writer)
 }
 
-// decimal is cents as an exact decimal amount: -1234 → "-12.34".
-func decimal(v int64) string {
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
-}
-
 func (s *server) exportConversions(c *gin.Context) {
 	ctx := c.Request.Context()
 	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
@@ -51,8 +43,8 @@ func (s *server) exportConversions(c *gin.Context) {
 		"amount", "commission", "platform_fee", "net_commission", "refunded", "available_at", "transaction"})
 	err = s.svc.ExportConversions(ctx, account(c).ID, app.ID, func(r db.ExportConversionsRow) error {
 		return w.Write([]string{r.ID, r.CreatedAt.UTC().Format(time.RFC3339), csvCell(r.RefCode), csvCell(r.CreatorEmail), csvCell(r.UserID),
-			r.Status, r.Currency, decimal(r.AmountCents), decimal(r.CommissionCents), decimal(r.PlatformFeeCents), decimal(r.NetCommissionCents),
-			decimal(r.RefundedCents), r.AvailableAt.UTC().Format(time.RFC3339), csvCell(strings.TrimPrefix(strings.TrimPrefix(r.DedupeKey, "txn:"), "idem:"))})
+			r.Status, r.Currency, commission.Decimal(r.AmountCents), commission.Decimal(r.CommissionCents), commission.Decimal(r.PlatformFeeCents), commission.Decimal(r.NetCommissionCents),
+			commission.Decimal(r.RefundedCents), r.AvailableAt.UTC().Format(time.RFC3339), csvCell(strings.TrimPrefix(strings.TrimPrefix(r.DedupeKey, "txn:"), "idem:"))})
 	})
 	w.Flush()
 	if err != nil {
@@ -71,7 +63,7 @@ func (s *server) exportCreators(c *gin.Context) {
 	_ = w.Write([]string{"creator_id", "email", "ref", "clicks", "signups", "conversions", "net_earned", "pending", "available", "paid"})
 	err = s.svc.ExportCreators(ctx, account(c).ID, app.ID, func(r db.ProgramCreatorsRow) error {
 		return w.Write([]string{r.CreatorID, csvCell(r.Email), csvCell(r.Code), fmt.Sprint(r.Clicks), fmt.Sprint(r.Signups), fmt.Sprint(r.Conversions),
-			decimal(r.NetCents), decimal(r.PendingCents), decimal(r.AvailableCents), decimal(r.PaidCents)})
+			commission.Decimal(r.NetCents), commission.Decimal(r.PendingCents), commission.Decimal(r.AvailableCents), commission.Decimal(r.PaidCents)})
 	})
 	w.Flush()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 	"github.com/agentlinks/agentlinks/internal/service"
@@ -184,7 +185,7 @@ func (s *server) exportRun(c *gin.Context) {
 	w := csvHeader(c, run.ID+".csv")
 	_ = w.Write([]string{"payout_id", "creator_id", "email", "amount", "currency", "status", "reference", "failure_reason"})
 	for _, p := range run.Payouts {
-		_ = w.Write([]string{p.ID, p.CreatorID, csvCell(p.Email), decimal(p.AmountCents), strings.ToUpper(p.Currency), p.Status,
+		_ = w.Write([]string{p.ID, p.CreatorID, csvCell(p.Email), commission.Decimal(p.AmountCents), strings.ToUpper(p.Currency), p.Status,
 			csvCell(p.Reference), csvCell(p.FailureReason)})
 	}
 	w.Flush()

@@ -46,7 +46,7 @@ func newPages(temporalUI, namespace string) *pages {
 		"days": func(secs int64) string {
 			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
 		},
-		"amount":          decimal,
+		"amount":          commission.Decimal,
 		"upper":           strings.ToUpper,
 		"activityChart":   activityChart,
 		"creatorEarnings": creatorEarningsChart,

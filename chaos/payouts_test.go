@@ -86,8 +86,7 @@ func TestPayoutsSurviveCrashes(t *testing.T) {
 	if _, err := svc.SetPaymentMethod(ctx, app.App.ID, "cus_chaos", "pm_card_visa", "visa"); err != nil {
 		t.Fatal(err)
 	}
-	c := &client{t: t, base: "http://" + httpAddr, key: app.App.ID, http: &http.Client{Timeout: 20 * time.Second}}
-	c.key = app.SecretKey
+	c := &client{t: t, base: "http://" + httpAddr, key: app.SecretKey, http: &http.Client{Timeout: 20 * time.Second}}
 	accounts := map[string]string{} // creator → account
 	for i := range 3 {
 		en, err := programs.Enroll(ctx, d.Pool, app.App.ID, fmt.Sprintf("payee%d@example.com", i))

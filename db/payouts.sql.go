@@ -178,8 +178,7 @@ func (q *Queries) AvailableByConversion(ctx context.Context, arg AvailableByConv
 }
 
 const creatorPayouts = `-- name: CreatorPayouts :many
-SELECT p.id, p.run_id, p.app_id, p.creator_id, p.amount_cents, p.fee_cents, p.currency, p.status, p.destination, p.transfer_id, p.transfer_attempt, p.reference, p.failure_reason, p.created_at, p.paid_at, p.failed_at, p.reversed_at, r.status AS run_status FROM payouts p JOIN payout_runs r ON r.id = p.run_id
-WHERE p.app_id = $1 AND p.creator_id = $2 ORDER BY p.created_at DESC, p.id DESC LIMIT $3
+SELECT id, run_id, app_id, creator_id, amount_cents, fee_cents, currency, status, destination, transfer_id, transfer_attempt, reference, failure_reason, created_at, paid_at, failed_at, reversed_at FROM payouts WHERE app_id = $1 AND creator_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3
 `
 
 type CreatorPayoutsParams struct {
@@ -188,39 +187,33 @@ type CreatorPayoutsParams struct {
 	Limit     int32
 }
 
-type CreatorPayoutsRow struct {
-	Payout    Payout
-	RunStatus string
-}
-
-func (q *Queries) CreatorPayouts(ctx context.Context, arg CreatorPayoutsParams) ([]CreatorPayoutsRow, error) {
+func (q *Queries) CreatorPayouts(ctx context.Context, arg CreatorPayoutsParams) ([]Payout, error) {
 	rows, err := q.db.Query(ctx, creatorPayouts, arg.AppID, arg.CreatorID, arg.Limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []CreatorPayoutsRow{}
+	items := []Payout{}
 	for rows.Next() {
-		var i CreatorPayoutsRow
+		var i Payout
 		if err := rows.Scan(
-			&i.Payout.ID,
-			&i.Payout.RunID,
-			&i.Payout.AppID,
-			&i.Payout.CreatorID,
-			&i.Payout.AmountCents,
-			&i.Payout.FeeCents,
-			&i.Payout.Currency,
-			&i.Payout.Status,
-			&i.Payout.Destination,
-			&i.Payout.TransferID,
-			&i.Payout.TransferAttempt,
-			&i.Payout.Reference,
-			&i.Payout.FailureReason,
-			&i.Payout.CreatedAt,
-			&i.Payout.PaidAt,
-			&i.Payout.FailedAt,
-			&i.Payout.ReversedAt,
-			&i.RunStatus,
+			&i.ID,
+			&i.RunID,
+			&i.AppID,
+			&i.CreatorID,
+			&i.AmountCents,
+			&i.FeeCents,
+			&i.Currency,
+			&i.Status,
+			&i.Destination,
+			&i.TransferID,
+			&i.TransferAttempt,
+			&i.Reference,
+			&i.FailureReason,
+			&i.CreatedAt,
+			&i.PaidAt,
+			&i.FailedAt,
+			&i.ReversedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -742,51 +735,6 @@ type NextTransferAttemptParams struct {
 func (q *Queries) NextTransferAttempt(ctx context.Context, arg NextTransferAttemptParams) error {
 	_, err := q.db.Exec(ctx, nextTransferAttempt, arg.ID, arg.Attempt)
 	return err
-}
-
-const openPayoutRuns = `-- name: OpenPayoutRuns :many
-SELECT id, app_id, trigger, mode, status, currency, net_cents, fee_cents, credit_cents, charge_cents, payment_intent_id, skipped, failure_reason, confirmed_by, created_at, confirmed_at, funded_at, finished_at FROM payout_runs WHERE app_id = $1 AND status IN ('awaiting_confirmation', 'awaiting_payment', 'charging', 'paying')
-ORDER BY created_at, id
-`
-
-// Runs of a program that still wait for the owner or for payments.
-func (q *Queries) OpenPayoutRuns(ctx context.Context, appID string) ([]PayoutRun, error) {
-	rows, err := q.db.Query(ctx, openPayoutRuns, appID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []PayoutRun{}
-	for rows.Next() {
-		var i PayoutRun
-		if err := rows.Scan(
-			&i.ID,
-			&i.AppID,
-			&i.Trigger,
-			&i.Mode,
-			&i.Status,
-			&i.Currency,
-			&i.NetCents,
-			&i.FeeCents,
-			&i.CreditCents,
-			&i.ChargeCents,
-			&i.PaymentIntentID,
-			&i.Skipped,
-			&i.FailureReason,
-			&i.ConfirmedBy,
-			&i.CreatedAt,
-			&i.ConfirmedAt,
-			&i.FundedAt,
-			&i.FinishedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const payoutAllocations = `-- name: PayoutAllocations :many

@@ -87,11 +87,6 @@ SELECT (coalesce((SELECT sum(r.charge_cents + r.credit_cents) FROM payout_runs r
 -- name: ListPayoutRuns :many
 SELECT * FROM payout_runs WHERE app_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2;
 
--- name: OpenPayoutRuns :many
--- Runs of a program that still wait for the owner or for payments.
-SELECT * FROM payout_runs WHERE app_id = $1 AND status IN ('awaiting_confirmation', 'awaiting_payment', 'charging', 'paying')
-ORDER BY created_at, id;
-
 -- name: InsertPayout :one
 INSERT INTO payouts (id, run_id, app_id, creator_id, amount_cents, fee_cents, currency, status, destination)
 VALUES (@id, @run_id, @app_id, @creator_id, @amount_cents, @fee_cents, @currency, 'reserved', sqlc.narg(destination))
@@ -126,8 +121,7 @@ UPDATE payouts SET status = @status, failure_reason = @failure_reason,
 WHERE id = @id;
 
 -- name: CreatorPayouts :many
-SELECT sqlc.embed(p), r.status AS run_status FROM payouts p JOIN payout_runs r ON r.id = p.run_id
-WHERE p.app_id = $1 AND p.creator_id = $2 ORDER BY p.created_at DESC, p.id DESC LIMIT $3;
+SELECT * FROM payouts WHERE app_id = $1 AND creator_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3;
 
 -- name: AppPayouts :many
 SELECT sqlc.embed(p), cr.email FROM payouts p JOIN creators cr ON cr.id = p.creator_id

@@ -7,13 +7,9 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/service"
-	"github.com/agentlinks/agentlinks/workflows"
 )
 
 // stdin is where users create reads the password; tests replace it.
@@ -36,9 +32,7 @@ func usersCreate(ctx context.Context, cfg config.Config, args []string, stdout i
 		return fmt.Errorf("users create: read the password from standard input: %w", err)
 	}
 	pw = strings.TrimRight(pw, "\r\n")
-	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
-		svc := service.New(pool, workflows.Client{}, time.Hour)
-		defer svc.Close()
+	return withPoolService(ctx, cfg, func(svc *service.Service) error {
 		acct, err := svc.CreateAccount(ctx, *email, pw, *role == "operator")
 		if err != nil {
 			return err

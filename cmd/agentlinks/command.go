@@ -6,11 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/workflows"
 )
 
 // command is one operator command's flags. Every one takes --json, and then
@@ -68,6 +72,27 @@ func withPool(ctx context.Context, cfg config.Config, f func(*pgxpool.Pool) erro
 	}
 	defer pool.Close()
 	return f(pool)
+}
+
+// withService runs f over the service, connected to the database and to
+// Temporal (runs are workflows).
+func withService(ctx context.Context, cfg config.Config, f func(*service.Service) error) error {
+	d, err := connect(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return f(d.service())
+}
+
+// withPoolService runs f over a service without Temporal (reads and
+// database-only changes).
+func withPoolService(ctx context.Context, cfg config.Config, f func(*service.Service) error) error {
+	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
+		svc := service.New(pool, workflows.Client{}, time.Hour).WithStripe(cfg.Stripe, cfg.PublicURL)
+		defer svc.Close()
+		return f(svc)
+	})
 }
 
 // stringsFlag is a repeatable string flag.

@@ -4,31 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/service"
-	"github.com/agentlinks/agentlinks/workflows"
 )
 
 // The operator's payout commands: runs now, their payouts, manual
 // payouts marked, and the accounts money moves through.
-
-// withService runs f over the service, connected to the database and to
-// Temporal (runs are workflows).
-func withService(ctx context.Context, cfg config.Config, f func(*service.Service) error) error {
-	d, err := connect(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	return f(d.service())
-}
 
 // payoutFlags are the payout settings apps create and update take.
 type payoutFlags struct {
@@ -131,16 +117,6 @@ func reserved(ctx context.Context, svc *service.Service, appID, id string) (serv
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// withPoolService runs f over a service without Temporal (reads and
-// database-only changes).
-func withPoolService(ctx context.Context, cfg config.Config, f func(*service.Service) error) error {
-	return withPool(ctx, cfg, func(pool *pgxpool.Pool) error {
-		svc := service.New(pool, workflows.Client{}, time.Hour).WithStripe(cfg.Stripe, cfg.PublicURL)
-		defer svc.Close()
-		return f(svc)
-	})
 }
 
 func payoutsList(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
@@ -251,13 +227,13 @@ func runObject(r service.Run) map[string]any {
 
 func runText(r service.Run) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run %s: %s (%s), net %s + fee %s", r.ID, r.Status, r.Mode, payout.Money(r.NetCents), payout.Money(r.FeeCents))
+	fmt.Fprintf(&b, "run %s: %s (%s), net %s + fee %s", r.ID, r.Status, r.Mode, commission.Decimal(r.NetCents), commission.Decimal(r.FeeCents))
 	if r.FailureReason != "" {
 		fmt.Fprintf(&b, ": %s", r.FailureReason)
 	}
 	b.WriteString("\n")
 	for _, p := range r.Payouts {
-		fmt.Fprintf(&b, "  %s  %-32s %12s %s  %s%s\n", p.ID, p.Email, payout.Money(p.AmountCents), p.Currency, p.Status, orBlank(" "+p.FailureReason))
+		fmt.Fprintf(&b, "  %s  %-32s %12s %s  %s%s\n", p.ID, p.Email, commission.Decimal(p.AmountCents), p.Currency, p.Status, orBlank(" "+p.FailureReason))
 	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "  skipped %-32s %s\n", s.Email, s.Reason)

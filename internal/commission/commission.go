@@ -169,3 +169,13 @@ func CarriedFee(orig Breakdown, carried, cents int64) int64 {
 	return mulDivHalfUp(orig.PlatformFeeCents, after, orig.NetCommissionCents) -
 		mulDivHalfUp(orig.PlatformFeeCents, before, orig.NetCommissionCents)
 }
+
+// Decimal writes cents as an exact decimal amount with two places and no
+// currency sign: -1234 → "-12.34" (CSV exports, reasons, operator output).
+func Decimal(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+}

@@ -131,25 +131,15 @@ type Candidate struct {
 func Skip(c Candidate, minCents int64, mode string) string {
 	switch {
 	case c.AvailableCents < 0:
-		return fmt.Sprintf("a clawback of %s is owed back first; later earnings repay it", Money(-c.AvailableCents))
+		return fmt.Sprintf("a clawback of %s is owed back first; later earnings repay it", commission.Decimal(-c.AvailableCents))
 	case c.AvailableCents == 0:
 		return "nothing is available"
 	case c.AvailableCents < minCents:
-		return fmt.Sprintf("available %s is below the program's minimum payout of %s", Money(c.AvailableCents), Money(minCents))
+		return fmt.Sprintf("available %s is below the program's minimum payout of %s", commission.Decimal(c.AvailableCents), commission.Decimal(minCents))
 	case mode == ModeStripe && !c.HasAccount:
 		return "no payout account that can receive transfers yet"
 	}
 	return ""
-}
-
-// Money writes cents as an amount with two decimals (no currency sign:
-// apps pay in their own currency).
-func Money(cents int64) string {
-	sign := ""
-	if cents < 0 {
-		sign, cents = "-", -cents
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
 }
 
 // Available is one conversion's available money for a payout.

@@ -82,8 +82,15 @@ func (s *Service) StartPayoutRun(ctx context.Context, appID, trigger string) (st
 	} else if err != nil {
 		return "", err
 	}
-	in := payout.RunInput{RunID: payout.RunWorkflowID(appID, strings.TrimPrefix(ids.New("r"), "r_")), AppID: appID, Trigger: trigger}
+	in := payout.RunInput{RunID: newRunID(appID, ""), AppID: appID, Trigger: trigger}
 	return in.RunID, s.Workflows.StartPayoutRun(ctx, in)
+}
+
+// newRunID is a new run's id: a run is a business event of its own, so
+// each gets a fresh one (the reservation, not the id, makes a second run
+// harmless).
+func newRunID(appID, kind string) string {
+	return payout.RunWorkflowID(appID, kind+strings.TrimPrefix(ids.New("r"), "r_"))
 }
 
 // RequestCashOut is a creator asking to be paid what is available in a
@@ -117,7 +124,7 @@ func (s *Service) RequestCashOut(ctx context.Context, accountID, appID string) (
 	if why := payout.Skip(cand, app.MinPayoutCents, app.PayoutMode); why != "" {
 		return "", refusal.Conflict("cannot_cash_out", "%s", why)
 	}
-	in := payout.RunInput{RunID: payout.RunWorkflowID(appID, "request-"+strings.TrimPrefix(ids.New("r"), "r_")),
+	in := payout.RunInput{RunID: newRunID(appID, "request-"),
 		AppID: appID, Trigger: payout.TriggerRequest, CreatorID: cr.ID}
 	return in.RunID, s.Workflows.StartPayoutRun(ctx, in)
 }
@@ -239,7 +246,7 @@ func (s *Service) creatorPayouts(ctx context.Context, appID, creatorID string) (
 	}
 	out := make([]Payout, len(rows))
 	for i, r := range rows {
-		out[i] = payoutOf(r.Payout, "")
+		out[i] = payoutOf(r, "")
 	}
 	return out, nil
 }

@@ -30,9 +30,7 @@ func (p PayoutAccount) Ready() bool { return p.ID != "" && p.TransfersActive }
 
 // AccountState reads an account object (an API answer or an
 // account.updated event's).
-func AccountState(a *stripe.Account) PayoutAccount { return payoutAccount(a) }
-
-func payoutAccount(a *stripe.Account) PayoutAccount {
+func AccountState(a *stripe.Account) PayoutAccount {
 	out := PayoutAccount{ID: a.ID, PayoutsEnabled: a.PayoutsEnabled, DetailsSubmitted: a.DetailsSubmitted, CurrentlyDue: []string{}}
 	if a.Capabilities != nil {
 		out.TransfersActive = a.Capabilities.Transfers == stripe.AccountCapabilityStatusActive
@@ -61,7 +59,7 @@ func (c *Client) CreateExpressAccount(ctx context.Context, email, creatorID stri
 	if err != nil {
 		return PayoutAccount{}, fmt.Errorf("create the payout account at stripe: %w", err)
 	}
-	return payoutAccount(a), nil
+	return AccountState(a), nil
 }
 
 // PayoutAccount reads an Express account's state.
@@ -70,7 +68,7 @@ func (c *Client) PayoutAccount(ctx context.Context, id string) (PayoutAccount, e
 	if err != nil {
 		return PayoutAccount{}, fmt.Errorf("read payout account %s: %w", id, err)
 	}
-	return payoutAccount(a), nil
+	return AccountState(a), nil
 }
 
 // OnboardingLink is Stripe's hosted onboarding for an Express account
