@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentlinks/agentlinks/internal/commission"
-	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 )
@@ -65,22 +64,13 @@ func (s *server) dashboard(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
-	memberships, err := s.svc.Memberships(ctx, acct.ID)
+	cv, err := s.svc.Creator(ctx, acct.ID)
 	if err != nil {
 		s.failPage(c, err)
 		return
-	}
-	pa, err := s.svc.CreatorPayoutAccount(ctx, acct.ID)
-	if err != nil {
-		s.failPage(c, err)
-		return
-	}
-	needs := false
-	for _, m := range memberships {
-		needs = needs || m.App.PayoutMode == payout.ModeStripe
 	}
 	s.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Notice: notices[c.Query("notice")],
-		Data: map[string]any{"Apps": apps, "Memberships": memberships, "PayoutAccount": pa, "NeedsPayoutAccount": needs}})
+		Data: map[string]any{"Apps": apps, "Memberships": cv.Memberships, "PayoutAccount": cv.PayoutAccount, "NeedsPayoutAccount": cv.NeedsPayoutAccount}})
 }
 
 type appForm struct {

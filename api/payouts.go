@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -12,34 +11,6 @@ import (
 
 // The payouts API, with the app's secret key: a creator's payouts, the
 // program's runs, and a run started now.
-
-// runJSON is a payout run as the API answers it.
-type runJSON struct {
-	ID              string            `json:"id"`
-	Status          string            `json:"status"`
-	Mode            string            `json:"mode"`
-	Trigger         string            `json:"trigger"`
-	Currency        string            `json:"currency"`
-	NetCents        int64             `json:"net_cents"`
-	FeeCents        int64             `json:"fee_cents"`
-	CreditCents     int64             `json:"credit_cents"`
-	ChargeCents     int64             `json:"charge_cents"`
-	PaymentIntentID *string           `json:"payment_intent_id"`
-	FailureReason   string            `json:"failure_reason,omitempty"`
-	CreatedAt       time.Time         `json:"created_at"`
-	ConfirmedAt     *time.Time        `json:"confirmed_at"`
-	FundedAt        *time.Time        `json:"funded_at"`
-	FinishedAt      *time.Time        `json:"finished_at"`
-	Payouts         []service.Payout  `json:"payouts"`
-	Skipped         []service.Skipped `json:"skipped"`
-}
-
-func runOf(r service.Run) runJSON {
-	return runJSON{ID: r.ID, Status: r.Status, Mode: r.Mode, Trigger: r.Trigger, Currency: r.Currency, NetCents: r.NetCents,
-		FeeCents: r.FeeCents, CreditCents: r.CreditCents, ChargeCents: r.ChargeCents, PaymentIntentID: r.PaymentIntentID,
-		FailureReason: r.FailureReason, CreatedAt: r.CreatedAt.UTC(), ConfirmedAt: r.ConfirmedAt, FundedAt: r.FundedAt,
-		FinishedAt: r.FinishedAt, Payouts: r.Payouts, Skipped: r.Skipped}
-}
 
 // listPayouts answers GET /api/payouts?ref=: that creator's payouts, or
 // without ref the program's newest.
@@ -64,5 +35,5 @@ func (s *server) startRun(c *gin.Context) {
 
 func (s *server) getRun(c *gin.Context) {
 	r, err := s.svc.PayoutRun(c.Request.Context(), caller(c).AppID, c.Param("id"))
-	respond(c, http.StatusOK, runOf(r), err)
+	respond(c, http.StatusOK, r.View(), err)
 }

@@ -156,6 +156,10 @@ func TestCashOutRacingTheScheduledRunPaysOnce(t *testing.T) {
 	if err != nil || len(next) == 0 || next[0].Before(time.Now()) {
 		t.Fatalf("the schedule's next runs: %v %v", next, err)
 	}
+	// The creator's dashboard computes it without asking Temporal: the same time.
+	if mine := (payout.Schedule{EveryDays: 14}).Next(time.Now()); !mine.Equal(next[0]) {
+		t.Fatalf("Schedule.Next says %s, Temporal %s", mine, next[0])
+	}
 	// The schedule fires while the creator asks to cash out.
 	var wg sync.WaitGroup
 	var cashErr error
@@ -199,6 +203,12 @@ func TestCashOutRacingTheScheduledRunPaysOnce(t *testing.T) {
 	// Nothing left: a second cash-out is refused with the reason.
 	if _, err := svc.RequestCashOut(ctx, acct.ID, p.appID); err == nil || !strings.Contains(err.Error(), "nothing is available") {
 		t.Fatalf("second cash out: %v", err)
+	}
+	if _, err := svc.SetPayoutSettings(ctx, p.appID, service.PayoutSettings{Mode: payout.ModeStripe, Schedule: "monthly:15"}); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := svc.NextPayouts(ctx, p.appID); err != nil || len(next) == 0 || !next[0].Equal((payout.Schedule{MonthDay: 15}).Next(time.Now())) {
+		t.Fatalf("monthly on the 15th: Temporal says %v (%v), Schedule.Next %s", next, err, (payout.Schedule{MonthDay: 15}).Next(time.Now()))
 	}
 	if _, err := svc.SetPayoutSettings(ctx, p.appID, service.PayoutSettings{Mode: payout.ModeStripe, Schedule: "monthly:40"}); err == nil {
 		t.Fatal("a schedule on day 40 was taken")

@@ -859,6 +859,56 @@ func (q *Queries) PayoutLedger(ctx context.Context) ([]PayoutLedgerRow, error) {
 	return items, nil
 }
 
+const payoutsOfRuns = `-- name: PayoutsOfRuns :many
+SELECT p.id, p.run_id, p.app_id, p.creator_id, p.amount_cents, p.fee_cents, p.currency, p.status, p.destination, p.transfer_id, p.transfer_attempt, p.reference, p.failure_reason, p.created_at, p.paid_at, p.failed_at, p.reversed_at, cr.email FROM payouts p JOIN creators cr ON cr.id = p.creator_id
+WHERE p.run_id = ANY($1::text[]) ORDER BY p.run_id, p.creator_id
+`
+
+type PayoutsOfRunsRow struct {
+	Payout Payout
+	Email  string
+}
+
+// The payouts of several runs in one read (the owner's list of runs).
+func (q *Queries) PayoutsOfRuns(ctx context.Context, runIds []string) ([]PayoutsOfRunsRow, error) {
+	rows, err := q.db.Query(ctx, payoutsOfRuns, runIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PayoutsOfRunsRow{}
+	for rows.Next() {
+		var i PayoutsOfRunsRow
+		if err := rows.Scan(
+			&i.Payout.ID,
+			&i.Payout.RunID,
+			&i.Payout.AppID,
+			&i.Payout.CreatorID,
+			&i.Payout.AmountCents,
+			&i.Payout.FeeCents,
+			&i.Payout.Currency,
+			&i.Payout.Status,
+			&i.Payout.Destination,
+			&i.Payout.TransferID,
+			&i.Payout.TransferAttempt,
+			&i.Payout.Reference,
+			&i.Payout.FailureReason,
+			&i.Payout.CreatedAt,
+			&i.Payout.PaidAt,
+			&i.Payout.FailedAt,
+			&i.Payout.ReversedAt,
+			&i.Email,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const platformPayouts = `-- name: PlatformPayouts :many
 SELECT p.currency,
        coalesce(sum(p.amount_cents) FILTER (WHERE p.status = 'paid'), 0)::bigint AS paid_cents,

@@ -206,3 +206,8 @@ GROUP BY p.currency ORDER BY p.currency;
 -- hour (a charge or transfers retrying), newest first.
 SELECT * FROM payout_runs WHERE status IN ('charging', 'paying') AND created_at < now() - interval '1 hour'
 ORDER BY created_at DESC LIMIT 50;
+
+-- name: PayoutsOfRuns :many
+-- The payouts of several runs in one read (the owner's list of runs).
+SELECT sqlc.embed(p), cr.email FROM payouts p JOIN creators cr ON cr.id = p.creator_id
+WHERE p.run_id = ANY(@run_ids::text[]) ORDER BY p.run_id, p.creator_id;

@@ -55,29 +55,29 @@ func PayoutRunWorkflow(ctx workflow.Context, in payout.RunInput) (payout.RunResu
 	if err := workflow.SetQueryHandler(ctx, payout.QueryStatus, func() (payout.RunResult, error) { return res, nil }); err != nil {
 		return res, err
 	}
+	// The owner's decision: one confirm or cancel, the first that comes; a
+	// validator refuses a second before it enters history.
 	var decision *payout.Decision
 	confirmed := false
-	decide := func(confirm bool) (func(workflow.Context, payout.Decision) error, func(workflow.Context, payout.Decision) error) {
-		return func(ctx workflow.Context, d payout.Decision) error {
-				decision, confirmed = &d, confirm
-				return nil
-			}, func(ctx workflow.Context, d payout.Decision) error {
-				if decision != nil {
-					return temporal.NewApplicationError(fmt.Sprintf("run %s was already %s", in.RunID, map[bool]string{true: "confirmed", false: "canceled"}[confirmed]), payout.ErrTypeNotAwaiting)
-				}
-				// A decision may arrive while the run still reserves (the
-				// database says awaiting before this workflow heard back).
-				if res.Status != payout.RunAwaitingConfirmation && res.Status != statusReserving {
-					return temporal.NewApplicationError(fmt.Sprintf("run %s is %s, not awaiting confirmation", in.RunID, res.Status), payout.ErrTypeNotAwaiting)
-				}
-				return nil
-			}
+	validate := func(ctx workflow.Context, d payout.Decision) error {
+		if decision != nil {
+			return temporal.NewApplicationError(fmt.Sprintf("run %s was already %s", in.RunID, map[bool]string{true: "confirmed", false: "canceled"}[confirmed]), payout.ErrTypeNotAwaiting)
+		}
+		// A decision may arrive while the run still reserves (the
+		// database says awaiting before this workflow heard back).
+		if res.Status != payout.RunAwaitingConfirmation && res.Status != statusReserving {
+			return temporal.NewApplicationError(fmt.Sprintf("run %s is %s, not awaiting confirmation", in.RunID, res.Status), payout.ErrTypeNotAwaiting)
+		}
+		return nil
 	}
 	for _, u := range []struct {
 		name    string
 		confirm bool
 	}{{payout.UpdateConfirm, true}, {payout.UpdateCancel, false}} {
-		handle, validate := decide(u.confirm)
+		handle := func(ctx workflow.Context, d payout.Decision) error {
+			decision, confirmed = &d, u.confirm
+			return nil
+		}
 		if err := workflow.SetUpdateHandlerWithOptions(ctx, u.name, handle, workflow.UpdateHandlerOptions{Validator: validate}); err != nil {
 			return res, err
 		}
@@ -252,7 +252,7 @@ func (c Client) SetPayoutSchedule(ctx context.Context, appID string, s payout.Sc
 	if s.MonthDay > 0 {
 		spec.Calendars = []client.ScheduleCalendarSpec{{
 			DayOfMonth: []client.ScheduleRange{{Start: s.MonthDay}},
-			Hour:       []client.ScheduleRange{{Start: 9}},
+			Hour:       []client.ScheduleRange{{Start: payout.ScheduleHour}},
 			Month:      []client.ScheduleRange{{Start: 1, End: 12}},
 		}}
 	} else {

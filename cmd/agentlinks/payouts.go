@@ -131,7 +131,7 @@ func payoutsList(ctx context.Context, cfg config.Config, args []string, stdout i
 		if err != nil {
 			return err
 		}
-		objs := make([]map[string]any, len(runs))
+		objs := make([]any, len(runs))
 		var text strings.Builder
 		for i, r := range runs {
 			objs[i] = runObject(r)
@@ -218,11 +218,13 @@ func appsPaymentMethod(ctx context.Context, cfg config.Config, args []string, st
 	})
 }
 
-func runObject(r service.Run) map[string]any {
-	return map[string]any{"run_id": r.ID, "app_id": r.AppID, "status": r.Status, "mode": r.Mode, "trigger": r.Trigger,
-		"currency": r.Currency, "net_cents": r.NetCents, "fee_cents": r.FeeCents, "credit_cents": r.CreditCents,
-		"charge_cents": r.ChargeCents, "payment_intent_id": r.PaymentIntentID, "failure_reason": r.FailureReason,
-		"created_at": r.CreatedAt.UTC(), "payouts": r.Payouts, "skipped": r.Skipped}
+// runObject is a run as the commands print it: the API's view, with its
+// id also as run_id.
+func runObject(r service.Run) any {
+	return struct {
+		RunID string `json:"run_id"`
+		service.RunView
+	}{r.ID, r.View()}
 }
 
 func runText(r service.Run) string {

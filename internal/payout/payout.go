@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agentlinks/agentlinks/internal/commission"
 )
@@ -216,6 +217,30 @@ func (s Schedule) String() string {
 		return fmt.Sprintf("every:%d", s.EveryDays)
 	}
 	return ""
+}
+
+// ScheduleHour is the UTC hour a monthly schedule runs at.
+const ScheduleHour = 9
+
+// Next is when the schedule runs next after now, as its Temporal Schedule
+// computes it (zero for none): a monthly one on its day at ScheduleHour
+// UTC, an every-N-days one at the multiples of N days since the Unix epoch
+// (Temporal's intervals are aligned to it). The creator's dashboard shows
+// it without asking Temporal on every view.
+func (s Schedule) Next(now time.Time) time.Time {
+	now = now.UTC()
+	switch {
+	case s.MonthDay > 0:
+		t := time.Date(now.Year(), now.Month(), s.MonthDay, ScheduleHour, 0, 0, 0, time.UTC)
+		if !t.After(now) {
+			t = t.AddDate(0, 1, 0)
+		}
+		return t
+	case s.EveryDays > 0:
+		every := time.Duration(s.EveryDays) * 24 * time.Hour
+		return time.Unix(0, 0).UTC().Add((now.Sub(time.Unix(0, 0))/every + 1) * every)
+	}
+	return time.Time{}
 }
 
 // Describe is the schedule in words.

@@ -3,6 +3,7 @@ package payout
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAllocateSpreadsOverConversionsOldestFirst(t *testing.T) {
@@ -93,5 +94,35 @@ func TestParseSchedule(t *testing.T) {
 		if _, err := ParseSchedule(bad); err == nil {
 			t.Errorf("ParseSchedule(%q) took it", bad)
 		}
+	}
+}
+
+func TestScheduleNext(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		s    Schedule
+		now  string
+		want string
+	}{
+		{Schedule{MonthDay: 1}, "2026-12-02T03:00:00Z", "2027-01-01T09:00:00Z"},
+		{Schedule{MonthDay: 15}, "2026-12-02T03:00:00Z", "2026-12-15T09:00:00Z"},
+		{Schedule{MonthDay: 2}, "2026-12-02T08:59:59Z", "2026-12-02T09:00:00Z"},
+		{Schedule{MonthDay: 2}, "2026-12-02T09:00:00Z", "2027-01-02T09:00:00Z"},
+		{Schedule{EveryDays: 1}, "2026-12-02T03:00:00Z", "2026-12-03T00:00:00Z"},
+		{Schedule{EveryDays: 14}, "1970-01-14T23:59:59Z", "1970-01-15T00:00:00Z"},
+		{Schedule{EveryDays: 14}, "1970-01-15T00:00:00Z", "1970-01-29T00:00:00Z"},
+	} {
+		if got := tc.s.Next(at(tc.now)); !got.Equal(at(tc.want)) {
+			t.Errorf("%+v.Next(%s) = %s, want %s", tc.s, tc.now, got, tc.want)
+		}
+	}
+	if !(Schedule{}).Next(time.Now()).IsZero() {
+		t.Error("no schedule has a next run")
 	}
 }

@@ -92,15 +92,37 @@ type Membership struct {
 	NextPayout *time.Time
 }
 
-// Memberships lists the programs the account is a creator in.
-func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membership, error) {
+// CreatorView is the creator's side of the dashboard: the programs the
+// account is a creator in, and its payout account.
+type CreatorView struct {
+	Memberships   []Membership
+	PayoutAccount PayoutAccount
+	// NeedsPayoutAccount: a program pays through Stripe, so the account
+	// card is shown.
+	NeedsPayoutAccount bool
+}
+
+// Creator answers the creator's side of the account's dashboard.
+func (s *Service) Creator(ctx context.Context, accountID string) (CreatorView, error) {
 	cr, err := s.Q.GetCreatorByUser(ctx, &accountID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return CreatorView{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return CreatorView{}, err
 	}
+	v := CreatorView{PayoutAccount: payoutAccountOf(cr)}
+	if v.Memberships, err = s.memberships(ctx, cr); err != nil {
+		return v, err
+	}
+	for _, m := range v.Memberships {
+		v.NeedsPayoutAccount = v.NeedsPayoutAccount || m.App.PayoutMode == payout.ModeStripe
+	}
+	return v, nil
+}
+
+// memberships lists the programs the creator is in.
+func (s *Service) memberships(ctx context.Context, cr db.Creator) ([]Membership, error) {
 	rows, err := s.Q.ListCreatorPrograms(ctx, cr.ID)
 	if err != nil {
 		return nil, err
@@ -131,10 +153,9 @@ func (s *Service) Memberships(ctx context.Context, accountID string) ([]Membersh
 				m.CashOut = "a payout of yours is under way"
 			}
 		}
-		if r.App.PayoutSchedule != "" {
-			if next, err := s.NextPayouts(ctx, r.App.ID); err == nil && len(next) > 0 {
-				m.NextPayout = &next[0]
-			}
+		if sched, err := payout.ParseSchedule(r.App.PayoutSchedule); err == nil && sched != (payout.Schedule{}) {
+			next := sched.Next(s.Now())
+			m.NextPayout = &next
 		}
 		out = append(out, m)
 	}

@@ -271,13 +271,7 @@ func (s *Service) PayoutRuns(ctx context.Context, appID string, limit int32) ([]
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Run, len(runs))
-	for i, r := range runs {
-		if out[i], err = s.run(ctx, r); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return s.runs(ctx, runs)
 }
 
 // PayoutRun is one run of the app.
@@ -289,25 +283,69 @@ func (s *Service) PayoutRun(ctx context.Context, appID, runID string) (Run, erro
 	if err != nil {
 		return Run{}, err
 	}
-	return s.run(ctx, r)
+	runs, err := s.runs(ctx, []db.PayoutRun{r})
+	if err != nil {
+		return Run{}, err
+	}
+	return runs[0], nil
 }
 
-func (s *Service) run(ctx context.Context, r db.PayoutRun) (Run, error) {
-	run := Run{PayoutRun: r, Payouts: []Payout{}, Skipped: []Skipped{}}
-	ps, err := s.Q.RunPayouts(ctx, r.ID)
-	if err != nil {
-		return run, err
-	}
-	for _, row := range ps {
-		p := row.Payout
-		run.Payouts = append(run.Payouts, payoutOf(p, row.Email))
-	}
-	if len(r.Skipped) > 0 {
-		if err := json.Unmarshal(r.Skipped, &run.Skipped); err != nil {
-			return run, fmt.Errorf("run %s skipped: %w", r.ID, err)
+// runs gives runs their payouts (one read for all of them) and skips.
+func (s *Service) runs(ctx context.Context, rows []db.PayoutRun) ([]Run, error) {
+	out := make([]Run, len(rows))
+	byID := make(map[string]*Run, len(rows))
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = Run{PayoutRun: r, Payouts: []Payout{}, Skipped: []Skipped{}}
+		byID[r.ID], ids[i] = &out[i], r.ID
+		if len(r.Skipped) > 0 {
+			if err := json.Unmarshal(r.Skipped, &out[i].Skipped); err != nil {
+				return nil, fmt.Errorf("run %s skipped: %w", r.ID, err)
+			}
 		}
 	}
-	return run, nil
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ps, err := s.Q.PayoutsOfRuns(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range ps {
+		run := byID[row.Payout.RunID]
+		run.Payouts = append(run.Payouts, payoutOf(row.Payout, row.Email))
+	}
+	return out, nil
+}
+
+// RunView is a run as the API and the operator commands print it.
+type RunView struct {
+	ID              string     `json:"id"`
+	AppID           string     `json:"app_id"`
+	Status          string     `json:"status"`
+	Mode            string     `json:"mode"`
+	Trigger         string     `json:"trigger"`
+	Currency        string     `json:"currency"`
+	NetCents        int64      `json:"net_cents"`
+	FeeCents        int64      `json:"fee_cents"`
+	CreditCents     int64      `json:"credit_cents"`
+	ChargeCents     int64      `json:"charge_cents"`
+	PaymentIntentID *string    `json:"payment_intent_id"`
+	FailureReason   string     `json:"failure_reason,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	ConfirmedAt     *time.Time `json:"confirmed_at"`
+	FundedAt        *time.Time `json:"funded_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
+	Payouts         []Payout   `json:"payouts"`
+	Skipped         []Skipped  `json:"skipped"`
+}
+
+// View is the run as RunView.
+func (r Run) View() RunView {
+	return RunView{ID: r.ID, AppID: r.AppID, Status: r.Status, Mode: r.Mode, Trigger: r.Trigger, Currency: r.Currency,
+		NetCents: r.NetCents, FeeCents: r.FeeCents, CreditCents: r.CreditCents, ChargeCents: r.ChargeCents,
+		PaymentIntentID: r.PaymentIntentID, FailureReason: r.FailureReason, CreatedAt: r.CreatedAt.UTC(),
+		ConfirmedAt: r.ConfirmedAt, FundedAt: r.FundedAt, FinishedAt: r.FinishedAt, Payouts: r.Payouts, Skipped: r.Skipped}
 }
 
 // WaitPayoutRun waits until the run's workflow ends (a run awaiting the
