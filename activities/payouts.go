@@ -24,13 +24,6 @@ import (
 // platform's balance cannot cover it yet (the run's charge still settling).
 const DefaultBalanceRetry = 30 * time.Minute
 
-// skipped is a creator a run left out, and why.
-type skipped struct {
-	CreatorID string `json:"creator_id"`
-	Email     string `json:"email"`
-	Reason    string `json:"reason"`
-}
-
 // ReservePayouts opens a run and, in one transaction, reserves the whole
 // available balance of every creator due (available → in payout, split
 // over their conversions). Each creator's balance row is locked first, in
@@ -60,7 +53,7 @@ func (a *Activities) ReservePayouts(ctx context.Context, in payout.RunInput) (pa
 		if err != nil {
 			return err
 		}
-		skips := []skipped{}
+		skips := []payout.Skipped{}
 		for _, c := range cands {
 			bal, err := q.LockCreatorBalance(ctx, db.LockCreatorBalanceParams{AppID: app.ID, CreatorID: c.CreatorID})
 			if err != nil {
@@ -69,7 +62,7 @@ func (a *Activities) ReservePayouts(ctx context.Context, in payout.RunInput) (pa
 			// What another run left after we waited for its lock.
 			cand := payout.Candidate{AvailableCents: bal.AvailableCents, HasAccount: c.PayoutAccountID != nil && c.TransfersActive}
 			if why := payout.Skip(cand, app.MinPayoutCents, app.PayoutMode); why != "" {
-				skips = append(skips, skipped{CreatorID: c.CreatorID, Email: c.Email, Reason: why})
+				skips = append(skips, payout.Skipped{CreatorID: c.CreatorID, Email: c.Email, Reason: why})
 				continue
 			}
 			rows, err := q.AvailableByConversion(ctx, db.AvailableByConversionParams{AppID: app.ID, CreatorID: c.CreatorID})

@@ -119,6 +119,13 @@ type RunResult struct {
 	Reason string
 }
 
+// Skipped is a creator a run left out, and why (kept on the run).
+type Skipped struct {
+	CreatorID string `json:"creator_id"`
+	Email     string `json:"email"`
+	Reason    string `json:"reason"`
+}
+
 // Candidate is a creator a run considers.
 type Candidate struct {
 	AvailableCents int64

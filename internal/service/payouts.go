@@ -252,11 +252,7 @@ func (s *Service) creatorPayouts(ctx context.Context, appID, creatorID string) (
 }
 
 // Skipped is a creator a run left out, and why.
-type Skipped struct {
-	CreatorID string `json:"creator_id"`
-	Email     string `json:"email"`
-	Reason    string `json:"reason"`
-}
+type Skipped = payout.Skipped
 
 // Run is a payout run with its payouts.
 type Run struct {
