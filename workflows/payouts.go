@@ -221,16 +221,6 @@ func (c Client) WaitRun(ctx context.Context, runID string) (payout.RunResult, er
 	return res, err
 }
 
-// RunStatus asks a running run where it is.
-func (c Client) RunStatus(ctx context.Context, runID string) (payout.RunResult, error) {
-	var res payout.RunResult
-	v, err := c.Temporal.QueryWorkflow(ctx, runID, "", payout.QueryStatus)
-	if err == nil {
-		err = v.Get(&res)
-	}
-	return res, err
-}
-
 // SetPayoutSchedule makes the app's Temporal Schedule say what its
 // program's payout schedule says: created, updated, or deleted for none.
 // Each action starts a PayoutRun whose id is the schedule's with the

@@ -106,17 +106,6 @@ func (b *StripeBank) Account(id string, payoutsEnabled, transfersActive bool, du
 		"requirements": map[string]any{"currently_due": append([]string{}, due...)}}
 }
 
-// FinishSetup makes the Checkout setup session answer that the owner saved
-// a card: GET /v1/checkout/sessions/{id} with its SetupIntent succeeded.
-func (b *StripeBank) FinishSetup(session, paymentMethod, brand, last4 string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.setups[session] = map[string]any{"id": session, "object": "checkout.session", "mode": "setup", "status": "complete",
-		"setup_intent": map[string]any{"id": "seti_" + session, "object": "setup_intent", "status": "succeeded",
-			"payment_method": map[string]any{"id": paymentMethod, "object": "payment_method", "type": "card",
-				"card": map[string]any{"brand": brand, "last4": last4}}}}
-}
-
 // gate holds the answer to the next request of a path: Stripe did the
 // work (and keeps its answer under the key), but the caller does not hear
 // of it until the gate opens — the moment to kill the caller.
