@@ -164,7 +164,11 @@ func TestDashboardCashOut(t *testing.T) {
 		return has(owner, `[data-run-status=awaiting_confirmation]`)
 	})
 	do(t, owner, chromedp.Click(`form[action$="/confirm"] button`))
+	eventually(t, "manual run confirmed", func() bool { return strings.Contains(textNow(owner, "main"), "Confirmed") })
+	// The run moves on to awaiting payment after the confirmation is
+	// accepted; the page shows it once reloaded.
 	eventually(t, "the payout awaits the owner's payment", func() bool {
+		do(t, owner, chromedp.Navigate(apiURL+"/apps/"+appID+"/payouts"))
 		return has(owner, `[data-run-status=awaiting_payment]`)
 	})
 	csv := eval[string](t, owner, `(async () => { const a = document.querySelector('a[href$="/export.csv"]'); const r = await fetch(a.href); return r.status + "\n" + await r.text(); })()`)
