@@ -7,13 +7,16 @@
 package activities
 
 import (
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/metrics"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 )
 
 // Activities holds what the activities need. The worker registers one
@@ -34,11 +37,16 @@ type Activities struct {
 	// BalanceRetry is how long a payout transfer waits after Stripe's
 	// balance_insufficient (DefaultBalanceRetry when zero).
 	BalanceRetry time.Duration
+	// Metrics counts what the money does (nil counts nothing).
+	Metrics *metrics.Metrics
+	// Webhooks sends outbound webhook deliveries (webhook.Client; the
+	// default refuses private addresses).
+	Webhooks *http.Client
 }
 
 // New returns the activities over a connection pool.
 func New(pool *pgxpool.Pool) *Activities {
-	return &Activities{Pool: pool, Q: db.New(pool)}
+	return &Activities{Pool: pool, Q: db.New(pool), Webhooks: webhook.Client(webhookTimeout, false)}
 }
 
 // Names of the activities as workflow histories carry them. The worker
@@ -58,6 +66,8 @@ const (
 	NameMarkPayoutPaid     = "MarkPayoutPaid"
 	NameFailPayout         = "FailPayout"
 	NameFinishRun          = "FinishRun"
+	NameDeliverWebhook     = "DeliverWebhook"
+	NameFailWebhook        = "FailWebhookDelivery"
 )
 
 // ByName is every activity under the name histories carry.
@@ -76,5 +86,7 @@ func (a *Activities) ByName() map[string]any {
 		NameMarkPayoutPaid:     a.MarkPayoutPaid,
 		NameFailPayout:         a.FailPayout,
 		NameFinishRun:          a.FinishRun,
+		NameDeliverWebhook:     a.DeliverWebhook,
+		NameFailWebhook:        a.FailWebhookDelivery,
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 )
 
 // RecordConversion computes the commission and records the conversion with
@@ -63,11 +64,16 @@ func (a *Activities) RecordConversion(ctx context.Context, in conversion.Input) 
 		if err := t.move(ctx, "credit:fee:"+row.ID, ledger.App, ledger.PlatformPending, split.PlatformFeeCents, ledger.KindCredit); err != nil {
 			return err
 		}
-		res.Conversion, err = a.load(ctx, q, row)
-		return err
+		if res.Conversion, err = a.load(ctx, q, row); err != nil {
+			return err
+		}
+		return webhook.Emit(ctx, q, row.AppID, webhook.ConversionCreated, row.ID, res.Conversion.View(), row.CreatedAt)
 	})
 	if err == nil {
 		a.Recorded.Tell(in, res)
+		if res.Inserted {
+			a.Metrics.ConversionRecorded(in.AppID, in.Currency, split.CommissionCents)
+		}
 	}
 	return res, err
 }
@@ -76,6 +82,7 @@ func (a *Activities) RecordConversion(ctx context.Context, in conversion.Input) 
 // from pending to available. Releasing twice releases once.
 func (a *Activities) ReleaseConversion(ctx context.Context, conversionID string) (conversion.State, error) {
 	var out conversion.State
+	var released *time.Time // set when this call released it
 	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Q.WithTx(tx)
 		row, err := q.GetConversionForUpdate(ctx, conversionID)
@@ -103,10 +110,18 @@ func (a *Activities) ReleaseConversion(ctx context.Context, conversionID string)
 			if row, err = q.GetConversion(ctx, row.ID); err != nil {
 				return err
 			}
+			if out, err = a.load(ctx, q, row); err != nil {
+				return err
+			}
+			released = &now
+			return webhook.Emit(ctx, q, row.AppID, webhook.ConversionAvailable, row.ID, out.View(), now)
 		}
 		out, err = a.load(ctx, q, row)
 		return err
 	})
+	if err == nil && released != nil {
+		a.Metrics.Released(out.AppID, released.Sub(out.AvailableAt))
+	}
 	return out, err
 }
 
@@ -116,6 +131,8 @@ func (a *Activities) ReleaseConversion(ctx context.Context, conversionID string)
 // non-retryable OverRefund error and moves nothing.
 func (a *Activities) RefundConversion(ctx context.Context, in conversion.RefundInput) (conversion.Refunded, error) {
 	var out conversion.Refunded
+	var inserted bool   // this call recorded the refund
+	var currency string // for the metrics
 	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Q.WithTx(tx)
 		// Lock the conversion first: refunds and the release of one
@@ -142,6 +159,7 @@ func (a *Activities) RefundConversion(ctx context.Context, in conversion.RefundI
 		if err != nil {
 			return temporal.NewNonRetryableApplicationError(err.Error(), conversion.ErrTypeOverRefund, err)
 		}
+		currency = row.Currency
 		clawback := row.Status == conversion.StatusAvailable
 		ref, err = q.InsertRefund(ctx, db.InsertRefundParams{
 			ID:                 in.RefundID,
@@ -176,9 +194,15 @@ func (a *Activities) RefundConversion(ctx context.Context, in conversion.RefundI
 			return err
 		}
 		out = conversion.RefundedFromRow(ref)
-		out.Conversion, err = a.load(ctx, q, row)
-		return err
+		if out.Conversion, err = a.load(ctx, q, row); err != nil {
+			return err
+		}
+		inserted = true
+		return webhook.Emit(ctx, q, row.AppID, webhook.ConversionRefunded, ref.ID, out.View(), ref.CreatedAt)
 	})
+	if err == nil && inserted {
+		a.Metrics.Refunded(out.Conversion.AppID, currency, out.Clawback, out.Reversed.CommissionCents, out.Reversed.NetCommissionCents)
+	}
 	return out, err
 }
 

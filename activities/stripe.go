@@ -147,6 +147,7 @@ func (a *Activities) finish(ctx context.Context, row db.StripeEvent, appID *stri
 	if err := a.Q.FinishStripeEvent(ctx, db.FinishStripeEventParams{ID: row.ID, Status: status, Note: note, AppID: appID}); err != nil {
 		return "", err
 	}
+	a.Metrics.StripeEvent(status)
 	return status + ": " + note, nil
 }
 

@@ -157,5 +157,10 @@ func New(d Deps) http.Handler {
 	reads.GET("/payouts", s.listPayouts)
 	reads.GET("/payouts/runs/:id", s.getRun)
 	r.POST("/api/payouts/runs", limitBody(MaxBodyBytes), s.secretKey(required), s.startRun)
+	reads.GET("/webhooks", s.listWebhooks)
+	hooks := r.Group("/api/webhooks", limitBody(MaxBodyBytes), s.secretKey(required))
+	hooks.POST("", s.createWebhook)
+	hooks.DELETE("/:id", s.deleteWebhook)
+	hooks.POST("/:id/rotate", s.rotateWebhook)
 	return r
 }

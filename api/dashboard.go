@@ -54,6 +54,7 @@ func (s *server) dashboardRoutes(r *gin.Engine) {
 	in.POST("/apps/:app_id/stripe/connect", s.connectStripe)
 	in.POST("/apps/:app_id/stripe/disconnect", s.disconnectStripe)
 	s.payoutRoutes(in)
+	s.webhookRoutes(in)
 }
 
 func (s *server) dashboard(c *gin.Context) {
@@ -133,10 +134,7 @@ func (s *server) appPage(c *gin.Context) {
 		return
 	}
 	actChart, moneyChart := programCharts(o.Stats)
-	status, problem := http.StatusOK, ""
-	if p, ok := c.Get(problemKey); ok {
-		status, problem = http.StatusUnprocessableEntity, p.(string)
-	}
+	status, problem := formProblem(c)
 	s.render(c, status, "app", page{Title: o.App.Name, Notice: notices[c.Query("notice")], Error: problem, Data: map[string]any{
 		"Tab": "overview", "App": o.App, "Days": days, "Periods": []int{7, 30, 90}, "Stats": o.Stats,
 		"ActivityChart": actChart, "MoneyChart": moneyChart, "Creators": o.Creators, "Activity": o.Activity,

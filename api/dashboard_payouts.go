@@ -52,10 +52,7 @@ func (s *server) payoutsPage(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
-	status, problem := http.StatusOK, ""
-	if p, ok := c.Get(problemKey); ok {
-		status, problem = http.StatusUnprocessableEntity, p.(string)
-	}
+	status, problem := formProblem(c)
 	opts := schedules
 	if cur := pg.App.PayoutSchedule; cur != "" && !hasSchedule(cur) {
 		opts = append(append(opts[:0:0], opts...), struct{ Value, Label string }{cur, pg.Schedule.Describe()})
@@ -73,22 +70,37 @@ func hasSchedule(v string) bool {
 	return false
 }
 
-// refused shows a refusal the owner can fix on the payouts tab; anything
-// else (another owner's app) is the error page.
-func (s *server) refused(c *gin.Context, err error) {
+// refused shows a refusal the owner can fix on the tab (page) the form is
+// on; anything else (another owner's app) is the error page.
+func (s *server) refused(c *gin.Context, page gin.HandlerFunc, err error) {
 	var re *refusal.Error
 	if errors.As(err, &re) && re.Kind != refusal.KindNotFound {
 		c.Set(problemKey, re.Message)
-		s.payoutsPage(c)
+		page(c)
 		return
 	}
 	s.failPage(c, err)
 }
 
-// ownerAction runs an owner's form on their app and sends them where it
-// says; a refusal they can fix is shown on the payouts tab, another
-// owner's app is a 404.
+// formProblem is the status and message of a page shown again with the
+// refusal of its form (refused), or 200 and "".
+func formProblem(c *gin.Context) (int, string) {
+	if p, ok := c.Get(problemKey); ok {
+		return http.StatusUnprocessableEntity, p.(string)
+	}
+	return http.StatusOK, ""
+}
+
+// ownerAction runs an owner's form of the payouts tab on their app and
+// sends them where it says (ownerActionOn).
 func (s *server) ownerAction(c *gin.Context, act func(ctx context.Context, app db.App) (string, error)) {
+	s.ownerActionOn(c, s.payoutsPage, act)
+}
+
+// ownerActionOn runs an owner's form on their app and sends them where it
+// says; a refusal they can fix is shown on page, another owner's app is a
+// 404.
+func (s *server) ownerActionOn(c *gin.Context, page gin.HandlerFunc, act func(ctx context.Context, app db.App) (string, error)) {
 	ctx := c.Request.Context()
 	app, err := s.svc.OwnedApp(ctx, account(c).ID, c.Param("app_id"))
 	to := ""
@@ -96,7 +108,7 @@ func (s *server) ownerAction(c *gin.Context, act func(ctx context.Context, app d
 		to, err = act(ctx, app)
 	}
 	if err != nil {
-		s.refused(c, err)
+		s.refused(c, page, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, to)

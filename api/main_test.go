@@ -16,16 +16,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/ledger"
+	"github.com/agentlinks/agentlinks/internal/metrics"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 	"github.com/agentlinks/agentlinks/worker/workertest"
 )
 
@@ -46,6 +49,7 @@ var (
 	// worker tells svc what it records (eager start).
 	stack          *workertest.Stack
 	temporalClient client.Client
+	registry       *prometheus.Registry
 )
 
 func TestMain(m *testing.M) {
@@ -94,7 +98,14 @@ func run(m *testing.M) int {
 		SecretKey: stripeSecretKey, ClientID: "ca_test", WebhookSecret: webhookSecret, PlatformWebhookSecret: platformWebhookSecret,
 		APIBase: double.URL, ConnectBase: oauth.URL, ParkAfter: 3 * time.Second,
 	}
-	svc = service.New(database.Pool, stack.Workflows(), time.Hour).WithStripe(stripeCfg, "")
+	// The API's and the worker's metrics on one registry, which /metrics
+	// serves: the tests read the money's metrics off it.
+	registry = prometheus.NewRegistry()
+	mtr := metrics.New(registry)
+	registry.MustRegister(metrics.NewState(db.New(database.Pool), quietLog))
+	svc = service.New(database.Pool, stack.Workflows(), time.Hour).WithStripe(stripeCfg, "").WithMetrics(mtr)
+	// Receivers run on loopback; retries are quick.
+	svc.Webhooks = service.WebhookSettings{AllowPrivate: true, Retry: webhook.Retry{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, For: time.Minute}}
 	defer svc.Close()
 	temporalClient = stack.Temporal
 	listenCtx, stopListening := context.WithCancel(ctx)
@@ -103,11 +114,14 @@ func run(m *testing.M) int {
 	acts := stack.Activities()
 	acts.Stripe, acts.Payments = stripeapi.New(stripeCfg), svc
 	acts.BalanceRetry = 300 * time.Millisecond
+	acts.Metrics = mtr
+	acts.Webhooks = webhook.Client(5*time.Second, true)
+	go svc.DispatchWebhooks(listenCtx, 50*time.Millisecond, quietLog)
 	if err := stack.StartWorker(acts); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	srv = httptest.NewServer(api.New(api.Deps{Service: svc, Logger: quietLog}))
+	srv = httptest.NewServer(api.New(api.Deps{Service: svc, Logger: quietLog, Registry: registry}))
 	defer srv.Close()
 	// The same API with Stripe not configured.
 	plain := service.New(database.Pool, stack.Workflows(), time.Hour)

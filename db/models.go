@@ -336,3 +336,47 @@ type User struct {
 	SessionEpoch int32
 	CreatedAt    time.Time
 }
+
+type WebhookAttempt struct {
+	DeliveryID string
+	Attempt    int32
+	At         time.Time
+	StatusCode int32
+	Error      string
+	DurationMs int32
+	Response   string
+}
+
+type WebhookDelivery struct {
+	ID           string
+	EventID      string
+	EndpointID   string
+	AppID        string
+	Status       string
+	Attempts     int32
+	CreatedAt    time.Time
+	DispatchedAt *time.Time
+	DeliveredAt  *time.Time
+	FailedAt     *time.Time
+}
+
+type WebhookEndpoint struct {
+	ID                      string
+	AppID                   string
+	Url                     string
+	Events                  []string
+	Secret                  string
+	PreviousSecret          *string
+	PreviousSecretExpiresAt *time.Time
+	CreatedAt               time.Time
+	DeletedAt               *time.Time
+}
+
+type WebhookEvent struct {
+	ID        string
+	AppID     string
+	Type      string
+	Key       string
+	Payload   []byte
+	CreatedAt time.Time
+}

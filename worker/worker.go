@@ -18,6 +18,7 @@ import (
 	"github.com/agentlinks/agentlinks/activities"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/payout"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -26,6 +27,22 @@ import (
 func New(c client.Client, taskQueue string, acts *activities.Activities, opts sdkworker.Options) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, opts)
 	Register(w, acts)
+	return w
+}
+
+// NewWebhooks returns the worker of the outbound webhook deliveries, on
+// their own task queue (workflows.WebhookTaskQueue) with their own slots:
+// a slow or dead endpoint never holds a slot the money's tasks need.
+func NewWebhooks(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+	w := sdkworker.New(c, workflows.WebhookTaskQueue(taskQueue), sdkworker.Options{
+		MaxConcurrentActivityExecutionSize:     50,
+		MaxConcurrentActivityTaskPollers:       2,
+		MaxConcurrentWorkflowTaskPollers:       2,
+		MaxConcurrentWorkflowTaskExecutionSize: 50,
+	})
+	w.RegisterWorkflowWithOptions(workflows.WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: webhook.WorkflowName})
+	w.RegisterActivityWithOptions(acts.DeliverWebhook, activity.RegisterOptions{Name: activities.NameDeliverWebhook})
+	w.RegisterActivityWithOptions(acts.FailWebhookDelivery, activity.RegisterOptions{Name: activities.NameFailWebhook})
 	return w
 }
 
@@ -63,6 +80,7 @@ func RegisterWorkflows(r interface {
 	r.RegisterWorkflowWithOptions(workflows.StripeEventWorkflow, workflow.RegisterOptions{Name: workflows.StripeEventWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.PayoutRunWorkflow, workflow.RegisterOptions{Name: payout.RunWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.PayoutWorkflow, workflow.RegisterOptions{Name: payout.PayoutWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.WebhookDeliveryWorkflow, workflow.RegisterOptions{Name: webhook.WorkflowName})
 }
 
 // EnsureSearchAttributes registers the custom search attributes on the

@@ -22,6 +22,9 @@ import (
 
 // dev runs the whole local stack in one process tree; Ctrl-C stops it all.
 func dev(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) error {
+	if os.Getenv("WEBHOOK_ALLOW_PRIVATE") == "" {
+		cfg.WebhookAllowPrivate = true // webhooks to a receiver on this machine
+	}
 	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}

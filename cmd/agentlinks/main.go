@@ -167,14 +167,12 @@ func role(ctx context.Context, cfg config.Config, name string, log *slog.Logger)
 			return err
 		}
 	}
-	if name == "worker" {
-		return d.runRoles(ctx, nil, true)
-	}
 	l, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
 	}
-	return d.runRoles(ctx, l, withWorker)
+	// The worker serves /metrics and the health checks on HTTP_ADDR.
+	return d.run(ctx, l, name == "worker", withWorker)
 }
 
 func newLogger(cfg config.Config, w io.Writer, json bool) *slog.Logger {

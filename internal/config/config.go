@@ -29,6 +29,17 @@ type Config struct {
 	// PAYOUT_BALANCE_RETRY: how long a payout transfer waits after Stripe
 	// said the platform's balance cannot cover it yet (default 30m).
 	PayoutBalanceRetry time.Duration
+	// WEBHOOK_ALLOW_PRIVATE: outbound webhook endpoints may be on loopback
+	// and private addresses, and plain http (dev mode sets it; production
+	// refuses them).
+	WebhookAllowPrivate bool
+	// WEBHOOK_RETRY_INITIAL, WEBHOOK_RETRY_MAX, WEBHOOK_RETRY_FOR: a
+	// delivery's first retry, the longest wait between retries, and how
+	// long it is retried in all (30s, 4h, 72h).
+	WebhookRetryInitial, WebhookRetryMax, WebhookRetryFor time.Duration
+	// LEDGER_CHECK_INTERVAL: how often the worker checks the books for the
+	// metrics (agentlinks_ledger_check_failures); 0 turns it off.
+	LedgerCheckInterval time.Duration
 
 	Stripe Stripe
 	Worker WorkerSizing
@@ -111,6 +122,26 @@ func FromEnv() (Config, error) {
 	}
 	if c.PayoutBalanceRetry, err = duration("PAYOUT_BALANCE_RETRY", 30*time.Minute); err != nil {
 		return c, err
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"WEBHOOK_RETRY_INITIAL", &c.WebhookRetryInitial, 30 * time.Second},
+		{"WEBHOOK_RETRY_MAX", &c.WebhookRetryMax, 4 * time.Hour},
+		{"WEBHOOK_RETRY_FOR", &c.WebhookRetryFor, 72 * time.Hour},
+		{"LEDGER_CHECK_INTERVAL", &c.LedgerCheckInterval, 15 * time.Minute},
+	} {
+		if *d.v, err = duration(d.name, d.def); err != nil {
+			return c, err
+		}
+		if *d.v < 0 || (*d.v == 0 && d.name != "LEDGER_CHECK_INTERVAL") {
+			return c, fmt.Errorf("%s=%q: want a positive duration", d.name, os.Getenv(d.name))
+		}
+	}
+	if c.WebhookAllowPrivate, err = strconv.ParseBool(env("WEBHOOK_ALLOW_PRIVATE", "false")); err != nil {
+		return c, fmt.Errorf("WEBHOOK_ALLOW_PRIVATE=%q: want true or false", os.Getenv("WEBHOOK_ALLOW_PRIVATE"))
 	}
 	if c.RateLimit, err = strconv.Atoi(env("RATE_LIMIT_PER_MINUTE", "600")); err != nil || c.RateLimit < 0 {
 		return c, fmt.Errorf("RATE_LIMIT_PER_MINUTE=%q: want a whole number, 0 to turn the limits off", os.Getenv("RATE_LIMIT_PER_MINUTE"))

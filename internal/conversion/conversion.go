@@ -87,6 +87,7 @@ type State struct {
 	CreatorID   string
 	UserID      string
 	Status      string
+	Currency    string
 	Commission  commission.Breakdown
 	Refunded    commission.Breakdown
 	CreatedAt   time.Time
@@ -106,6 +107,7 @@ func FromRow(row db.Conversion, refunded commission.Breakdown) State {
 		CreatorID:   row.CreatorID,
 		UserID:      row.UserID,
 		Status:      row.Status,
+		Currency:    row.Currency,
 		Commission:  Breakdown(row),
 		Refunded:    refunded,
 		CreatedAt:   row.CreatedAt,
@@ -185,4 +187,40 @@ func RefundReason(dedupeKey string, clawback bool) string {
 		return "refund after release (clawback)"
 	}
 	return "refund"
+}
+
+// View is a conversion as the API answers it and webhooks send it.
+type View struct {
+	ConversionID string               `json:"conversion_id"`
+	Status       string               `json:"status"`
+	Currency     string               `json:"currency"`
+	AvailableAt  time.Time            `json:"available_at"`
+	Commission   commission.Breakdown `json:"commission"`
+	Refunded     commission.Breakdown `json:"refunded"`
+	Ref          string               `json:"ref"`
+	UserID       string               `json:"user_id"`
+	CreatedAt    time.Time            `json:"created_at"`
+	WorkflowID   string               `json:"workflow_id"`
+}
+
+// View is the conversion's public view.
+func (c State) View() View {
+	return View{
+		ConversionID: c.ID, Status: c.Status, Currency: c.Currency, AvailableAt: c.AvailableAt.UTC(),
+		Commission: c.Commission, Refunded: c.Refunded, Ref: c.RefCode, UserID: c.UserID,
+		CreatedAt: c.CreatedAt.UTC(), WorkflowID: c.WorkflowID,
+	}
+}
+
+// RefundView is a refund as the conversion.refunded webhook sends it.
+type RefundView struct {
+	RefundID   string               `json:"refund_id"`
+	Reversed   commission.Breakdown `json:"reversed"`
+	Clawback   bool                 `json:"clawback"`
+	Conversion View                 `json:"conversion"`
+}
+
+// View is the refund's public view, with the conversion after it.
+func (r Refunded) View() RefundView {
+	return RefundView{RefundID: r.RefundID, Reversed: r.Reversed, Clawback: r.Clawback, Conversion: r.Conversion.View()}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/payout"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 )
 
 // A payout's movements and the status that goes with each, appended in
@@ -53,18 +55,19 @@ type Step struct {
 	Reference  string // manual: the owner's payment reference
 }
 
-// Advance applies a step to a payout and returns the payout after it.
-// A payout already in the step's status is returned unchanged.
-func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, error) {
+// Advance applies a step to a payout and returns the payout after it and
+// whether it moved: a payout already in the step's status is returned
+// unchanged.
+func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, bool, error) {
 	p, err := q.GetPayoutForUpdate(ctx, s.PayoutID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return db.Payout{}, fmt.Errorf("payout %s does not exist: %w", s.PayoutID, err)
+		return db.Payout{}, false, fmt.Errorf("payout %s does not exist: %w", s.PayoutID, err)
 	}
 	if err != nil {
-		return db.Payout{}, err
+		return db.Payout{}, false, err
 	}
 	if p.Status == s.Status {
-		return p, nil
+		return p, false, nil
 	}
 	from := map[string][]string{
 		payout.StatusProcessing:      {payout.StatusReserved},
@@ -78,7 +81,7 @@ func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, error) {
 		allowed = allowed || p.Status == f
 	}
 	if !allowed {
-		return p, fmt.Errorf("%w: payout %s is %s, cannot become %s", ErrPayoutState, p.ID, p.Status, s.Status)
+		return p, false, fmt.Errorf("%w: payout %s is %s, cannot become %s", ErrPayoutState, p.ID, p.Status, s.Status)
 	}
 	switch s.Status {
 	case payout.StatusPaid:
@@ -89,15 +92,25 @@ func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, error) {
 		err = movePayout(ctx, q, p, "reversal", CreatorPaid, CreatorAvailable, KindPayoutReversal)
 	}
 	if err != nil {
-		return p, err
+		return p, false, err
 	}
 	if err := q.SetPayoutStatus(ctx, db.SetPayoutStatusParams{
 		ID: p.ID, Status: s.Status, FailureReason: s.Reason,
 		TransferID: db.OptionalText(s.TransferID), Reference: db.OptionalText(s.Reference),
 	}); err != nil {
-		return p, err
+		return p, false, err
 	}
-	return q.GetPayout(ctx, p.ID)
+	after, err := q.GetPayout(ctx, p.ID)
+	if err != nil {
+		return p, false, err
+	}
+	// The app hears of a payout's end in the same transaction.
+	if typ := map[string]string{payout.StatusPaid: webhook.PayoutPaid, payout.StatusFailed: webhook.PayoutFailed}[s.Status]; typ != "" {
+		if err := webhook.Emit(ctx, q, after.AppID, typ, after.ID, payout.ViewOf(after, ""), time.Now()); err != nil {
+			return p, false, err
+		}
+	}
+	return after, true, nil
 }
 
 func movePayout(ctx context.Context, q *db.Queries, p db.Payout, step, from, to, kind string) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/metrics"
 )
 
 // Clicks are written by group commit: each request hands its click to the
@@ -36,6 +37,7 @@ type click struct {
 
 type pendingClick struct {
 	click  click
+	queued time.Time
 	unique bool // set by the writer before done
 	done   chan error
 }
@@ -48,6 +50,7 @@ type clickBatcher struct {
 	wg     sync.WaitGroup
 
 	batches, clicks, flushNanos atomic.Int64 // for ClickWriterStats
+	metrics                     atomic.Pointer[metrics.Metrics]
 }
 
 // ClickWriterStats says how the click writer has batched so far.
@@ -74,7 +77,7 @@ func newClickBatcher(q *db.Queries, window time.Duration) *clickBatcher {
 // add queues a click and waits until it is committed; it says whether the
 // click counted as unique.
 func (b *clickBatcher) add(ctx context.Context, c click) (bool, error) {
-	p := &pendingClick{click: c, done: make(chan error, 1)}
+	p := &pendingClick{click: c, queued: time.Now(), done: make(chan error, 1)}
 	select {
 	case b.in <- p:
 	case <-b.stop:
@@ -110,6 +113,13 @@ func (b *clickBatcher) run() {
 			}
 		}
 		start := time.Now()
+		if m := b.metrics.Load(); m != nil {
+			waits := make([]time.Duration, len(batch))
+			for i, p := range batch {
+				waits[i] = start.Sub(p.queued)
+			}
+			m.ClickBatch(len(batch), waits)
+		}
 		err := b.flush(batch)
 		b.flushNanos.Add(int64(time.Since(start)))
 		b.batches.Add(1)

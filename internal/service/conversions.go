@@ -19,25 +19,8 @@ import (
 )
 
 // Conversion is a conversion as answered.
-type Conversion struct {
-	ConversionID string               `json:"conversion_id"`
-	Status       string               `json:"status"`
-	AvailableAt  time.Time            `json:"available_at"`
-	Commission   commission.Breakdown `json:"commission"`
-	Refunded     commission.Breakdown `json:"refunded"`
-	Ref          string               `json:"ref"`
-	UserID       string               `json:"user_id"`
-	CreatedAt    time.Time            `json:"created_at"`
-	WorkflowID   string               `json:"workflow_id"`
-}
-
-func conversionView(c conversion.State) Conversion {
-	return Conversion{
-		ConversionID: c.ID, Status: c.Status, AvailableAt: c.AvailableAt.UTC(),
-		Commission: c.Commission, Refunded: c.Refunded, Ref: c.RefCode, UserID: c.UserID,
-		CreatedAt: c.CreatedAt.UTC(), WorkflowID: c.WorkflowID,
-	}
-}
+// Conversion is a conversion as the API answers it (and webhooks send it).
+type Conversion = conversion.View
 
 // Sender is who sent a conversion or refund.
 type Sender struct {
@@ -66,7 +49,7 @@ func (s *Service) Conversion(ctx context.Context, in ConversionInput) (Conversio
 		return Conversion{}, false, err
 	}
 	c, created, err := s.convert(ctx, row, in)
-	return conversionView(c), created, err
+	return c.View(), created, err
 }
 
 // RecordPayment records a payment reported by an integration the platform
@@ -375,7 +358,7 @@ func (s *Service) GetConversion(ctx context.Context, appID, id string) (Conversi
 		return Conversion{}, err
 	}
 	c, err := s.load(ctx, row)
-	return conversionView(c), err
+	return c.View(), err
 }
 
 func (s *Service) load(ctx context.Context, row db.Conversion) (conversion.State, error) {

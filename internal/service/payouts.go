@@ -160,6 +160,7 @@ func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid b
 		return db.Payout{}, refusal.Invalid("reason_required", "say why the payout failed; the creator sees it")
 	}
 	var out db.Payout
+	var moved bool
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		q := s.Q.WithTx(tx)
 		p, err := q.GetPayout(ctx, payoutID)
@@ -180,7 +181,7 @@ func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid b
 		if !paid {
 			step = ledger.Step{PayoutID: p.ID, Status: payout.StatusFailed, Reason: note}
 		}
-		if out, err = ledger.Advance(ctx, q, step); errors.Is(err, ledger.ErrPayoutState) {
+		if out, moved, err = ledger.Advance(ctx, q, step); errors.Is(err, ledger.ErrPayoutState) {
 			return refusal.Conflict("payout_state", "%s", strings.TrimPrefix(err.Error(), ledger.ErrPayoutState.Error()+": "))
 		} else if err != nil {
 			return err
@@ -197,37 +198,14 @@ func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid b
 		}
 		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: run.ID, Status: payout.RunCompleted})
 	})
+	if err == nil && moved {
+		s.Metrics.PayoutEnded(out.Status, out.Currency, out.AmountCents)
+	}
 	return out, err
 }
 
-// Payout is one payout as owners, creators and the API see it.
-type Payout struct {
-	ID            string     `json:"id"`
-	RunID         string     `json:"run_id"`
-	CreatorID     string     `json:"creator_id"`
-	Email         string     `json:"email,omitempty"`
-	AmountCents   int64      `json:"amount_cents"`
-	FeeCents      int64      `json:"fee_cents"`
-	Currency      string     `json:"currency"`
-	Status        string     `json:"status"`
-	TransferID    string     `json:"transfer_id,omitempty"`
-	Reference     string     `json:"reference,omitempty"`
-	FailureReason string     `json:"failure_reason,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	PaidAt        *time.Time `json:"paid_at,omitempty"`
-	FailedAt      *time.Time `json:"failed_at,omitempty"`
-	ReversedAt    *time.Time `json:"reversed_at,omitempty"`
-}
-
-func payoutOf(p db.Payout, email string) Payout {
-	out := Payout{ID: p.ID, RunID: p.RunID, CreatorID: p.CreatorID, Email: email, AmountCents: p.AmountCents, FeeCents: p.FeeCents,
-		Currency: p.Currency, Status: p.Status, Reference: p.Reference, FailureReason: p.FailureReason, CreatedAt: p.CreatedAt.UTC(),
-		PaidAt: p.PaidAt, FailedAt: p.FailedAt, ReversedAt: p.ReversedAt}
-	if p.TransferID != nil {
-		out.TransferID = *p.TransferID
-	}
-	return out
-}
+// Payout is a payout as the API answers it (and webhooks send it).
+type Payout = payout.View
 
 // PayoutsOf lists a ref's creator's payouts in the app, newest first (the
 // API's GET /api/payouts?ref=).
@@ -246,7 +224,7 @@ func (s *Service) creatorPayouts(ctx context.Context, appID, creatorID string) (
 	}
 	out := make([]Payout, len(rows))
 	for i, r := range rows {
-		out[i] = payoutOf(r, "")
+		out[i] = payout.ViewOf(r, "")
 	}
 	return out, nil
 }
@@ -309,7 +287,7 @@ func (s *Service) runs(ctx context.Context, rows []db.PayoutRun) ([]Run, error) 
 	}
 	for _, row := range ps {
 		run := byID[row.Payout.RunID]
-		run.Payouts = append(run.Payouts, payoutOf(row.Payout, row.Email))
+		run.Payouts = append(run.Payouts, payout.ViewOf(row.Payout, row.Email))
 	}
 	return out, nil
 }
@@ -396,7 +374,7 @@ func (s *Service) AppPayouts(ctx context.Context, appID string) ([]Payout, error
 	}
 	out := make([]Payout, len(rows))
 	for i, r := range rows {
-		out[i] = payoutOf(r.Payout, r.Email)
+		out[i] = payout.ViewOf(r.Payout, r.Email)
 	}
 	return out, nil
 }

@@ -21,8 +21,10 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/internal/metrics"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
@@ -50,13 +52,33 @@ type Service struct {
 	refs      *refCache
 	// creatorPages are the dashboard's recent pages of creators.
 	creatorPages pageCache
+	// Metrics counts what the service moves (nil counts nothing).
+	Metrics *metrics.Metrics
+	// Webhooks is how outbound webhooks are registered and retried.
+	Webhooks WebhookSettings
+}
+
+// WebhookSettings configure outbound webhooks.
+type WebhookSettings struct {
+	// AllowPrivate lets endpoints be on loopback and private addresses
+	// (dev, tests); production refuses them.
+	AllowPrivate bool
+	Retry        webhook.Retry
+}
+
+// WithMetrics counts the service's work (click batches, manual payouts)
+// in m and returns the service.
+func (s *Service) WithMetrics(m *metrics.Metrics) *Service {
+	s.Metrics = m
+	s.clicks.metrics.Store(m)
+	return s
 }
 
 // New returns a service over a pool and a workflow client. Close stops its
 // click writer.
 func New(pool *pgxpool.Pool, wf workflows.Client, dedupeWindow time.Duration) *Service {
 	q := db.New(pool)
-	return &Service{Pool: pool, Q: q, Workflows: wf, DedupeWindow: dedupeWindow, Now: time.Now,
+	return &Service{Pool: pool, Q: q, Workflows: wf, DedupeWindow: dedupeWindow, Now: time.Now, Webhooks: WebhookSettings{Retry: webhook.DefaultRetry},
 		stripe: stripeapi.New(config.Stripe{}), clicks: newClickBatcher(q, dedupeWindow), refs: newRefCache(q, refCacheTTL)}
 }
 

@@ -31,6 +31,7 @@ type Stack struct {
 	Recorded *conversion.Waiters
 	server   *temporaldev.Server
 	worker   sdkworker.Worker
+	webhooks sdkworker.Worker
 }
 
 // NewStack starts a Stack and its worker; Close stops it.
@@ -70,6 +71,11 @@ func (s *Stack) StartWorker(acts *activities.Activities) error {
 		s.worker = nil
 		return err
 	}
+	s.webhooks = worker.NewWebhooks(s.Temporal, s.TaskQueue, acts)
+	if err := s.webhooks.Start(); err != nil {
+		s.webhooks = nil
+		return err
+	}
 	return nil
 }
 
@@ -101,6 +107,9 @@ func NewStackWithoutWorker(ctx context.Context) (_ *Stack, err error) {
 
 // Close stops the worker and the server and drops the database.
 func (s *Stack) Close() {
+	if s.webhooks != nil {
+		s.webhooks.Stop()
+	}
 	if s.worker != nil {
 		s.worker.Stop()
 	}

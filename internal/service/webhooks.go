@@ -1,0 +1,203 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/internal/refusal"
+	"github.com/agentlinks/agentlinks/internal/webhook"
+	"github.com/agentlinks/agentlinks/workflows"
+)
+
+// maxWebhookEndpoints is how many endpoints one app may register.
+const maxWebhookEndpoints = 10
+
+// WebhookEndpoint is an endpoint as its app sees it. The secret is in the
+// answer that creates or rotates it, and on the owner's dashboard.
+type WebhookEndpoint struct {
+	ID        string    `json:"webhook_id"`
+	URL       string    `json:"url"`
+	Events    []string  `json:"events"`
+	Secret    string    `json:"secret,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func endpointOf(e db.WebhookEndpoint, withSecret bool) WebhookEndpoint {
+	out := WebhookEndpoint{ID: e.ID, URL: e.Url, Events: e.Events, CreatedAt: e.CreatedAt.UTC()}
+	if withSecret {
+		out.Secret = e.Secret
+	}
+	return out
+}
+
+// RegisterWebhook adds an endpoint to an app: url (https, public unless
+// Webhooks.AllowPrivate) and the events it receives (none: all).
+func (s *Service) RegisterWebhook(ctx context.Context, appID, url string, events []string) (WebhookEndpoint, error) {
+	u, err := webhook.CheckURL(ctx, url, s.Webhooks.AllowPrivate)
+	if err != nil {
+		return WebhookEndpoint{}, refusal.Invalid("invalid_url", "%s", err.Error())
+	}
+	evs, err := webhook.ParseEvents(events)
+	if err != nil {
+		return WebhookEndpoint{}, refusal.Invalid("invalid_events", "%s", err.Error())
+	}
+	var out db.WebhookEndpoint
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := s.Q.WithTx(tx)
+		if err := q.LockAppWebhooks(ctx, appID); err != nil {
+			return err
+		}
+		have, err := q.ListWebhookEndpoints(ctx, appID)
+		if err != nil {
+			return err
+		}
+		if len(have) >= maxWebhookEndpoints {
+			return refusal.Conflict("too_many_webhooks", "an app has at most %d webhook endpoints: delete one first", maxWebhookEndpoints)
+		}
+		out, err = q.InsertWebhookEndpoint(ctx, db.InsertWebhookEndpointParams{
+			ID: ids.New("we"), AppID: appID, Url: u.String(), Events: evs, Secret: webhook.NewSecret(),
+		})
+		return err
+	})
+	return endpointOf(out, true), err
+}
+
+// WebhookEndpoints lists an app's endpoints, with their secrets when withSecrets
+// (the owner's dashboard).
+func (s *Service) WebhookEndpoints(ctx context.Context, appID string, withSecrets bool) ([]WebhookEndpoint, error) {
+	rows, err := s.Q.ListWebhookEndpoints(ctx, appID)
+	out := make([]WebhookEndpoint, len(rows))
+	for i, r := range rows {
+		out[i] = endpointOf(r, withSecrets)
+	}
+	return out, err
+}
+
+// DeleteWebhook removes an endpoint: nothing more is sent to it.
+func (s *Service) DeleteWebhook(ctx context.Context, appID, id string) error {
+	n, err := s.Q.DeleteWebhookEndpoint(ctx, db.DeleteWebhookEndpointParams{ID: id, AppID: appID})
+	if err == nil && n == 0 {
+		return refusal.NotFound("webhook_not_found", "this app has no webhook endpoint %.64q", id)
+	}
+	return err
+}
+
+// RotateWebhookSecret gives an endpoint a new secret. For a day the old
+// one signs too (webhook-signature carries both), so that the receiver
+// can switch without refusing a delivery.
+func (s *Service) RotateWebhookSecret(ctx context.Context, appID, id string) (WebhookEndpoint, error) {
+	e, err := s.Q.RotateWebhookSecret(ctx, db.RotateWebhookSecretParams{
+		ID: id, AppID: appID, Secret: webhook.NewSecret(), PreviousExpiresAt: s.now().Add(24 * time.Hour),
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WebhookEndpoint{}, refusal.NotFound("webhook_not_found", "this app has no webhook endpoint %.64q", id)
+	}
+	return endpointOf(e, true), err
+}
+
+// WebhookDelivery is one event sent to one endpoint, with its attempts
+// when asked for.
+type WebhookDelivery struct {
+	db.ListWebhookDeliveriesRow
+	Log []db.WebhookAttempt // every attempt, oldest first
+}
+
+// WebhookDeliveries are an app's latest deliveries with their attempts.
+func (s *Service) WebhookDeliveries(ctx context.Context, appID string, limit int) ([]WebhookDelivery, error) {
+	rows, err := s.Q.ListWebhookDeliveries(ctx, db.ListWebhookDeliveriesParams{AppID: appID, Limit: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]WebhookDelivery, len(rows))
+	for i, r := range rows {
+		out[i].ListWebhookDeliveriesRow = r
+		if out[i].Log, err = s.Q.ListWebhookAttempts(ctx, r.ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ResendWebhook delivers an event to its endpoint again (same webhook-id,
+// so a receiver that has it can tell): its workflow starts afresh.
+func (s *Service) ResendWebhook(ctx context.Context, appID, deliveryID string) error {
+	n, err := s.Q.ResendWebhookDelivery(ctx, db.ResendWebhookDeliveryParams{ID: deliveryID, AppID: appID})
+	if err == nil && n == 0 {
+		return refusal.NotFound("delivery_not_found", "this app has no webhook delivery %.64q waiting to be sent again", deliveryID)
+	}
+	return err
+}
+
+// DispatchWebhooks starts a workflow for every delivery written to the
+// outbox, every interval, until ctx ends. Several workers may run it: each
+// takes rows the others have not locked. A start that fails leaves its row
+// for the next round.
+func (s *Service) DispatchWebhooks(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := s.dispatchWebhooks(ctx)
+			if err != nil && ctx.Err() == nil {
+				log.Error("webhook dispatch", "err", err)
+			}
+			if err != nil || n < dispatchBatch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+const dispatchBatch = 100
+
+func (s *Service) dispatchWebhooks(ctx context.Context) (int, error) {
+	var started []string
+	var startErr error // the first start that failed; its row waits for the next round
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := s.Q.WithTx(tx)
+		rows, err := q.UndispatchedWebhookDeliveries(ctx, dispatchBatch)
+		if err != nil {
+			return err
+		}
+		for _, id := range rows {
+			err := s.Workflows.StartWebhookDelivery(ctx, workflows.WebhookDeliveryInput{DeliveryID: id, Retry: s.Webhooks.Retry})
+			if err != nil {
+				if startErr == nil {
+					startErr = fmt.Errorf("start delivery %s: %w", id, err)
+				}
+				continue
+			}
+			started = append(started, id)
+		}
+		if len(started) == 0 {
+			return nil
+		}
+		return q.MarkWebhookDispatched(ctx, started)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(started), startErr
+}
+
+// WebhookEvents are the events an endpoint may subscribe to, with what
+// each means.
+func WebhookEvents() []struct{ Type, Means string } {
+	out := make([]struct{ Type, Means string }, 0, len(webhook.Types))
+	for _, t := range webhook.Types {
+		out = append(out, struct{ Type, Means string }{t, webhook.Describe(t)})
+	}
+	return out
+}
