@@ -146,7 +146,7 @@ func (a *Activities) ConfirmRun(ctx context.Context, runID string, d payout.Deci
 		next := payout.RunCharging
 		if run.Mode == payout.ModeManual {
 			next = payout.RunAwaitingPayment
-			if _, err := advanceRun(ctx, q, runID, payout.StatusAwaitingPayment, ""); err != nil {
+			if err := advanceRun(ctx, q, runID, payout.StatusAwaitingPayment, ""); err != nil {
 				return err
 			}
 		}
@@ -202,7 +202,7 @@ func (a *Activities) ChargeRun(ctx context.Context, runID string) error {
 		if err := ledger.Collect(ctx, q, run.AppID, run.ID, run.ChargeCents); err != nil {
 			return err
 		}
-		if _, err := advanceRun(ctx, q, runID, payout.StatusProcessing, ""); err != nil {
+		if err := advanceRun(ctx, q, runID, payout.StatusProcessing, ""); err != nil {
 			return err
 		}
 		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: runID, Status: payout.RunPaying})
@@ -250,48 +250,37 @@ func (a *Activities) fixCharge(ctx context.Context, runID string) (db.PayoutRun,
 // the owner canceled it — returning every reservation to available with
 // the reason.
 func (a *Activities) ReturnRun(ctx context.Context, runID, status, reason string) error {
-	var ended []db.Payout
-	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Q.WithTx(tx)
 		run, err := q.GetPayoutRunForUpdate(ctx, runID)
 		if err != nil {
 			return err
 		}
-		if ended, err = advanceRun(ctx, q, runID, payout.StatusFailed, reason); err != nil {
+		if err := advanceRun(ctx, q, runID, payout.StatusFailed, reason); err != nil {
 			return err
 		}
 		slog.Warn("payout run returned", "run_id", runID, "app_id", run.AppID, "status", status, "reason", reason)
 		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: runID, Status: status, FailureReason: reason})
 	})
-	if err == nil {
-		for _, p := range ended {
-			a.Metrics.PayoutEnded(p.Status, p.Currency, p.AmountCents)
-		}
-	}
-	return err
 }
 
 // advanceRun moves every payout of a run that is still open (reserved,
 // processing or awaiting payment) to status; one that ended stays.
-func advanceRun(ctx context.Context, q *db.Queries, runID, status, reason string) (ended []db.Payout, err error) {
+func advanceRun(ctx context.Context, q *db.Queries, runID, status, reason string) error {
 	ps, err := q.RunPayouts(ctx, runID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, row := range ps {
 		switch row.Payout.Status {
 		case payout.StatusPaid, payout.StatusFailed, payout.StatusReversed:
 			continue
 		}
-		p, moved, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: row.Payout.ID, Status: status, Reason: reason})
-		if err != nil {
-			return nil, err
-		}
-		if moved {
-			ended = append(ended, p)
+		if _, err := ledger.Advance(ctx, q, ledger.Step{PayoutID: row.Payout.ID, Status: status, Reason: reason}); err != nil {
+			return err
 		}
 	}
-	return ended, nil
+	return nil
 }
 
 // SendTransfer pays one payout's net to the creator's Express account,
@@ -347,27 +336,18 @@ func (a *Activities) SendTransfer(ctx context.Context, payoutID string) (string,
 
 // MarkPayoutPaid records a transfer that went out: in payout → paid.
 func (a *Activities) MarkPayoutPaid(ctx context.Context, payoutID, transferID string) error {
-	return a.advance(ctx, ledger.Step{PayoutID: payoutID, Status: payout.StatusPaid, TransferID: transferID})
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		_, err := ledger.Advance(ctx, a.Q.WithTx(tx), ledger.Step{PayoutID: payoutID, Status: payout.StatusPaid, TransferID: transferID})
+		return err
+	})
 }
 
 // FailPayout returns a payout Stripe refused to available, with the reason.
 func (a *Activities) FailPayout(ctx context.Context, payoutID, reason string) error {
-	return a.advance(ctx, ledger.Step{PayoutID: payoutID, Status: payout.StatusFailed, Reason: reason})
-}
-
-// advance applies one step to a payout in its own transaction and counts
-// the payout's end.
-func (a *Activities) advance(ctx context.Context, s ledger.Step) error {
-	var p db.Payout
-	var moved bool
-	err := pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) (err error) {
-		p, moved, err = ledger.Advance(ctx, a.Q.WithTx(tx), s)
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		_, err := ledger.Advance(ctx, a.Q.WithTx(tx), ledger.Step{PayoutID: payoutID, Status: payout.StatusFailed, Reason: reason})
 		return err
 	})
-	if err == nil && moved {
-		a.Metrics.PayoutEnded(p.Status, p.Currency, p.AmountCents)
-	}
-	return err
 }
 
 // FinishRun closes a run whose payouts all ended and counts them.
@@ -441,7 +421,11 @@ func (a *Activities) transferReversed(ctx context.Context, raw []byte) (string, 
 		return statusParked, fmt.Sprintf("transfer %s of payout %s was partly reversed (%s of %s): an operator decides what it takes back",
 			tr.ID, p.ID, commission.Decimal(tr.AmountReversed), commission.Decimal(p.AmountCents)), nil
 	}
-	err = a.advance(ctx, ledger.Step{PayoutID: p.ID, Status: payout.StatusReversed, Reason: "Stripe reversed transfer " + tr.ID})
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		_, err := ledger.Advance(ctx, a.Q.WithTx(tx), ledger.Step{PayoutID: p.ID, Status: payout.StatusReversed,
+			Reason: "Stripe reversed transfer " + tr.ID})
+		return err
+	})
 	if errors.Is(err, ledger.ErrPayoutState) {
 		return statusIgnored, err.Error(), nil
 	}

@@ -1,66 +1,16 @@
 package api_test
 
 import (
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 )
 
-// scrape reads /metrics as Prometheus does.
-func scrape(t *testing.T) map[string]*dto.MetricFamily {
-	t.Helper()
-	res, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(res.Body)
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	return fams
-}
-
-// value is a sample's value (a histogram's count) for the labels given
-// as name=value pairs; 0 when there is none.
-func value(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
-	f := fams[name]
-	if f == nil {
-		return 0
-	}
-next:
-	for _, m := range f.Metric {
-		have := map[string]string{}
-		for _, l := range m.Label {
-			have[l.GetName()] = l.GetValue()
-		}
-		for _, kv := range labels {
-			k, v, _ := strings.Cut(kv, "=")
-			if have[k] != v {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-	}
-	return 0
-}
+func scrape(t *testing.T) testenv.Metrics { return testenv.Scrape(t, srv.URL+"/metrics") }
 
 // The money's metrics move as it does, read off /metrics: a conversion
 // (count and commission cents by program), a refund in the hold and one
@@ -76,7 +26,7 @@ func TestMetricsMoveWithTheMoney(t *testing.T) {
 	}
 	appLabel := "app=" + app.App.ID
 	testenv.Eventually(t, 20*time.Second, "released", func() bool {
-		return value(scrape(t), "agentlinks_releases_total", appLabel) == 1
+		return scrape(t).Value("agentlinks_releases_total", appLabel) == 1
 	})
 	a = call(t, "POST", "/api/track/refund", key, map[string]any{"ref": ref, "transaction_id": "m-t1", "amount_cents": 5000, "refund_id": "m-r1"})
 	if a.status >= 300 {
@@ -118,23 +68,23 @@ func TestMetricsMoveWithTheMoney(t *testing.T) {
 		{"agentlinks_stripe_events_total", []string{"outcome=parked"}, 1},
 		{"agentlinks_stripe_events_parked", nil, 1},
 	} {
-		if got := value(after, w.name, w.labels...) - value(before, w.name, w.labels...); got != w.want {
+		if got := after.Value(w.name, w.labels...) - before.Value(w.name, w.labels...); got != w.want {
 			t.Errorf("%s%v moved by %v, want %v", w.name, w.labels, got, w.want)
 		}
 	}
-	if value(after, "agentlinks_release_lag_seconds") <= value(before, "agentlinks_release_lag_seconds") {
+	if after.Value("agentlinks_release_lag_seconds") <= before.Value("agentlinks_release_lag_seconds") {
 		t.Errorf("the release lag histogram has no new sample")
 	}
-	if value(after, "agentlinks_state_up") != 1 {
+	if after.Value("agentlinks_state_up") != 1 {
 		t.Errorf("agentlinks_state_up is not 1")
 	}
-	if value(after, "agentlinks_conversions_pending") < 1 {
+	if after.Value("agentlinks_conversions_pending") < 1 {
 		t.Errorf("the held conversion is not counted as pending")
 	}
-	if value(after, "agentlinks_click_batch_size") == 0 {
+	if after.Value("agentlinks_click_batch_size") == 0 {
 		// Clicks are tracked by other tests; make one so the writer batches.
 		call(t, "POST", "/api/track/click", "", map[string]any{"ref": ref, "url": "https://shop.example/"})
-		if value(scrape(t), "agentlinks_click_batch_size") == 0 {
+		if scrape(t).Value("agentlinks_click_batch_size") == 0 {
 			t.Errorf("the click writer's batches are not counted")
 		}
 	}

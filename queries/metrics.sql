@@ -10,10 +10,12 @@ SELECT (SELECT count(*) FROM stripe_events WHERE status = 'parked')::bigint AS s
        (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')::bigint AS webhooks_pending,
        (SELECT count(*) FROM webhook_deliveries WHERE dispatched_at IS NULL)::bigint AS webhooks_undispatched;
 
--- name: MetricsOpenPayouts :many
+-- name: MetricsPayouts :many
+-- Every payout by status (an index-only scan of payouts_status_idx): the
+-- open ones and the ended ones, however they ended (the worker, the owner
+-- on the dashboard, an operator's command).
 SELECT status, currency, count(*)::bigint AS payouts, sum(amount_cents)::bigint AS cents
-FROM payouts WHERE status IN ('reserved', 'processing', 'awaiting_payment')
-GROUP BY status, currency ORDER BY status, currency;
+FROM payouts GROUP BY status, currency ORDER BY status, currency;
 
 -- name: MetricsOpenRuns :many
 SELECT status, count(*)::bigint AS runs

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/deploy"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -43,6 +44,7 @@ func TestDevStackEndToEnd(t *testing.T) {
 	t.Setenv("HTTP_ADDR", httpAddr)
 	t.Setenv("DATA_DIR", t.TempDir())
 	t.Setenv("LOG_LEVEL", "warn")
+	t.Setenv("LEDGER_CHECK_INTERVAL", "500ms")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -173,6 +175,55 @@ func TestDevStackEndToEnd(t *testing.T) {
 	if err := run(ctx, []string{"verify-ledger"}, &verify, io.Discard); err != nil || !strings.HasPrefix(verify.String(), "ledger ok") {
 		t.Fatalf("verify-ledger: %v %s", err, verify.String())
 	}
+	// The process's /metrics: the money's counters by program, the
+	// database's state, the ledger check, and the Temporal SDK's own
+	// metrics through its tally bridge.
+	m := testenv.Scrape(t, base+"/metrics")
+	for _, w := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"agentlinks_conversions_recorded_total", []string{"app=" + app.AppID}, 2},
+		{"agentlinks_commission_cents_total", []string{"app=" + app.AppID}, 6000},
+		{"agentlinks_releases_total", []string{"app=" + app.AppID}, 2},
+		{"agentlinks_refunds_total", []string{"app=" + app.AppID, "phase=hold"}, 1},
+		{"agentlinks_clawbacks_total", []string{"app=" + app.AppID}, 1},
+		{"agentlinks_payouts", []string{"status=paid"}, 1},
+		{"agentlinks_payouts_cents", []string{"status=paid"}, 1425},
+		{"agentlinks_state_up", nil, 1},
+		{"agentlinks_ledger_check_failures", nil, 0},
+	} {
+		if got := m.Value(w.name, w.labels...); got != w.want {
+			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.want)
+		}
+	}
+	for _, name := range []string{"agentlinks_ledger_check_timestamp_seconds", "temporal_request_total",
+		"temporal_workflow_task_schedule_to_start_latency_seconds", "temporal_activity_execution_latency_seconds", "temporal_sticky_cache_size"} {
+		if m.Sum(name) == 0 {
+			t.Errorf("%s is missing or 0 on /metrics; temporal_ families: %v", name, temporalFamilies(m))
+		}
+	}
+
+	// The Temporal SDK metrics the Grafana board and the alerts read are
+	// the ones the worker exports (those counting failures and misses
+	// appear with the first one).
+	qs, err := deploy.Queries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		names, err := deploy.Metrics(q.Expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if strings.HasPrefix(n, "temporal_") && !strings.HasSuffix(n, "_failed_total") && !strings.HasSuffix(n, "_miss_total") && m[n] == nil {
+				t.Errorf("%s reads %s, which the worker does not export; it has %v", q.Where, n, temporalFamilies(m))
+			}
+		}
+	}
+
 	// Damage the books: verify-ledger fails and names the conversion.
 	if _, err := pool.Exec(ctx, `INSERT INTO ledger_transfers (transfer_key, app_id, creator_id, conversion_id, debit_account, credit_account, amount_cents, kind)
 		SELECT 'bug', app_id, creator_id, id, 'app', 'creator_available', 1, 'credit' FROM conversions WHERE dedupe_key = 'txn:ch_2'`); err != nil {
@@ -182,6 +233,10 @@ func TestDevStackEndToEnd(t *testing.T) {
 	if err := run(ctx, []string{"verify-ledger"}, &verify, io.Discard); !errors.Is(err, errLedger) || !strings.Contains(verify.String(), second["conversion_id"].(string)) {
 		t.Fatalf("verify-ledger on damaged books: %v %s", err, verify.String())
 	}
+	// The worker's periodic check finds it too, for the alert.
+	testenv.Eventually(t, 10*time.Second, "the ledger check reports the damage", func() bool {
+		return testenv.Scrape(t, base+"/metrics").Value("agentlinks_ledger_check_failures") >= 1
+	})
 
 	// Ctrl-C stops all of it cleanly.
 	cancel()
@@ -307,3 +362,13 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
+
+func temporalFamilies(m testenv.Metrics) []string {
+	var out []string
+	for name := range m {
+		if strings.HasPrefix(name, "temporal_") {
+			out = append(out, name)
+		}
+	}
+	return out
+}

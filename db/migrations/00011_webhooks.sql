@@ -62,15 +62,15 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (delivery_id, attempt)
 );
 
--- What the metrics read on every scrape: the open rows only.
+-- What the metrics read on every scrape, each by an index.
 CREATE INDEX conversions_release_due_idx ON conversions (available_at) WHERE status = 'pending';
-CREATE INDEX payouts_open_idx ON payouts (status) WHERE status IN ('reserved', 'processing', 'awaiting_payment');
+CREATE INDEX payouts_status_idx ON payouts (status, currency) INCLUDE (amount_cents);
 CREATE INDEX payout_runs_open_idx ON payout_runs (status)
     WHERE status IN ('awaiting_confirmation', 'charging', 'paying', 'awaiting_payment');
 
 -- +goose Down
 DROP INDEX payout_runs_open_idx;
-DROP INDEX payouts_open_idx;
+DROP INDEX payouts_status_idx;
 DROP INDEX conversions_release_due_idx;
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;

@@ -55,19 +55,18 @@ type Step struct {
 	Reference  string // manual: the owner's payment reference
 }
 
-// Advance applies a step to a payout and returns the payout after it and
-// whether it moved: a payout already in the step's status is returned
-// unchanged.
-func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, bool, error) {
+// Advance applies a step to a payout and returns the payout after it.
+// A payout already in the step's status is returned unchanged.
+func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, error) {
 	p, err := q.GetPayoutForUpdate(ctx, s.PayoutID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return db.Payout{}, false, fmt.Errorf("payout %s does not exist: %w", s.PayoutID, err)
+		return db.Payout{}, fmt.Errorf("payout %s does not exist: %w", s.PayoutID, err)
 	}
 	if err != nil {
-		return db.Payout{}, false, err
+		return db.Payout{}, err
 	}
 	if p.Status == s.Status {
-		return p, false, nil
+		return p, nil
 	}
 	from := map[string][]string{
 		payout.StatusProcessing:      {payout.StatusReserved},
@@ -81,7 +80,7 @@ func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, bool, error
 		allowed = allowed || p.Status == f
 	}
 	if !allowed {
-		return p, false, fmt.Errorf("%w: payout %s is %s, cannot become %s", ErrPayoutState, p.ID, p.Status, s.Status)
+		return p, fmt.Errorf("%w: payout %s is %s, cannot become %s", ErrPayoutState, p.ID, p.Status, s.Status)
 	}
 	switch s.Status {
 	case payout.StatusPaid:
@@ -92,25 +91,25 @@ func Advance(ctx context.Context, q *db.Queries, s Step) (db.Payout, bool, error
 		err = movePayout(ctx, q, p, "reversal", CreatorPaid, CreatorAvailable, KindPayoutReversal)
 	}
 	if err != nil {
-		return p, false, err
+		return p, err
 	}
 	if err := q.SetPayoutStatus(ctx, db.SetPayoutStatusParams{
 		ID: p.ID, Status: s.Status, FailureReason: s.Reason,
 		TransferID: db.OptionalText(s.TransferID), Reference: db.OptionalText(s.Reference),
 	}); err != nil {
-		return p, false, err
+		return p, err
 	}
 	after, err := q.GetPayout(ctx, p.ID)
 	if err != nil {
-		return p, false, err
+		return p, err
 	}
 	// The app hears of a payout's end in the same transaction.
 	if typ := map[string]string{payout.StatusPaid: webhook.PayoutPaid, payout.StatusFailed: webhook.PayoutFailed}[s.Status]; typ != "" {
 		if err := webhook.Emit(ctx, q, after.AppID, typ, after.ID, payout.ViewOf(after, ""), time.Now()); err != nil {
-			return p, false, err
+			return p, err
 		}
 	}
-	return after, true, nil
+	return after, nil
 }
 
 func movePayout(ctx context.Context, q *db.Queries, p db.Payout, step, from, to, kind string) error {

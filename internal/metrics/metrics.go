@@ -11,6 +11,7 @@
 package metrics
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,8 +28,6 @@ type Metrics struct {
 	releases       *prometheus.CounterVec
 	releaseLag     prometheus.Histogram
 	stripeEvents   *prometheus.CounterVec
-	payouts        *prometheus.CounterVec
-	payoutCents    *prometheus.CounterVec
 	clickBatch     prometheus.Histogram
 	clickWait      prometheus.Histogram
 	webhooks       *prometheus.CounterVec
@@ -57,8 +56,6 @@ func New(r prometheus.Registerer) *Metrics {
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}),
 		stripeEvents: counter("stripe_events_total", "Stripe events processed, by outcome (processed, ignored, parked).", "outcome"),
-		payouts:      counter("payouts_total", "Payouts that reached an end, by status (paid, failed, reversed).", "status"),
-		payoutCents:  counter("payout_cents_total", "Money of payouts that reached an end, by status, in cents.", "status", "currency"),
 		clickBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "agentlinks_click_batch_size",
 			Help:    "Clicks per batch the click writer commits.",
@@ -85,7 +82,7 @@ func New(r prometheus.Registerer) *Metrics {
 		}),
 	}
 	r.MustRegister(m.conversions, m.commission, m.refunds, m.reversed, m.clawbacks, m.clawbackCents, m.releases,
-		m.releaseLag, m.stripeEvents, m.payouts, m.payoutCents, m.clickBatch, m.clickWait, m.webhooks, m.webhookLatency,
+		m.releaseLag, m.stripeEvents, m.clickBatch, m.clickWait, m.webhooks, m.webhookLatency,
 		m.ledgerFailures, m.ledgerChecked)
 	return m
 }
@@ -132,17 +129,8 @@ func (m *Metrics) StripeEvent(outcome string) {
 	m.stripeEvents.WithLabelValues(outcome).Inc()
 }
 
-// PayoutEnded counts a payout that was paid, failed or reversed.
-func (m *Metrics) PayoutEnded(status, currency string, cents int64) {
-	if m == nil {
-		return
-	}
-	m.payouts.WithLabelValues(status).Inc()
-	m.payoutCents.WithLabelValues(status, currency).Add(float64(cents))
-}
-
-// ClickBatch records a batch the click writer committed and how long its
-// oldest click waited.
+// ClickBatch records a batch the click writer committed and how long each
+// of its clicks waited for the writer.
 func (m *Metrics) ClickBatch(size int, waits []time.Duration) {
 	if m == nil {
 		return
@@ -174,4 +162,29 @@ func (m *Metrics) LedgerChecked(failures int, at time.Time) {
 	}
 	m.ledgerFailures.Set(float64(failures))
 	m.ledgerChecked.Set(float64(at.Unix()))
+}
+
+// Names are the families AgentLinks' own collectors export (Metrics and
+// State), for the tests that keep dashboards and alerts in step.
+func Names() []string {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		r := prometheus.NewRegistry()
+		m := New(r)
+		for _, c := range []prometheus.Collector{m.conversions, m.commission, m.refunds, m.reversed, m.clawbacks, m.clawbackCents,
+			m.releases, m.releaseLag, m.stripeEvents, m.clickBatch, m.clickWait, m.webhooks, m.webhookLatency,
+			m.ledgerFailures, m.ledgerChecked, NewState(nil, nil)} {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var out []string
+	for d := range ch {
+		s := d.String() // Desc{fqName: "…", …}
+		if i := strings.Index(s, `fqName: "`); i >= 0 {
+			rest := s[i+len(`fqName: "`):]
+			out = append(out, rest[:strings.Index(rest, `"`)])
+		}
+	}
+	return out
 }

@@ -12,7 +12,8 @@ import (
 
 // State reads what is waiting or stuck from the database when Prometheus
 // scrapes: Stripe events parked for an operator, conversions whose release
-// is overdue, payouts and runs not yet ended, webhooks not yet delivered.
+// is overdue, payouts by status, runs not yet ended, webhooks not yet
+// delivered.
 // These are gauges of the shared database, so one role registers them (the
 // worker; dev mode's single process).
 type State struct {
@@ -20,7 +21,7 @@ type State struct {
 	log *slog.Logger
 
 	up, stripeParked, stripeWaiting, pending, overdue, oldestOverdue, webhooksPending, webhooksUndispatched *prometheus.Desc
-	openPayouts, openPayoutCents, openRuns                                                                  *prometheus.Desc
+	payouts, payoutCents, openRuns                                                                          *prometheus.Desc
 }
 
 // NewState returns the collector; register it on the registry /metrics
@@ -38,8 +39,8 @@ func NewState(q *db.Queries, log *slog.Logger) *State {
 		oldestOverdue:        d("release_overdue_seconds", "How long past its hold the oldest unreleased conversion is (0 when none)."),
 		webhooksPending:      d("webhook_deliveries_pending", "Outbound webhook deliveries not yet delivered (retrying)."),
 		webhooksUndispatched: d("webhook_deliveries_undispatched", "Outbound webhook deliveries whose workflow the worker has not started yet."),
-		openPayouts:          d("payouts_open", "Payouts not yet ended, by status.", "status", "currency"),
-		openPayoutCents:      d("payouts_open_cents", "Money of the payouts not yet ended, by status, in cents.", "status", "currency"),
+		payouts:              d("payouts", "Payouts by status (reserved, processing, awaiting_payment, paid, failed, reversed).", "status", "currency"),
+		payoutCents:          d("payouts_cents", "Money of the payouts by status, in cents.", "status", "currency"),
 		openRuns:             d("payout_runs_open", "Payout runs not yet ended, by status.", "status"),
 	}
 }
@@ -47,7 +48,7 @@ func NewState(q *db.Queries, log *slog.Logger) *State {
 // Describe implements prometheus.Collector.
 func (s *State) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{s.up, s.stripeParked, s.stripeWaiting, s.pending, s.overdue, s.oldestOverdue,
-		s.webhooksPending, s.webhooksUndispatched, s.openPayouts, s.openPayoutCents, s.openRuns} {
+		s.webhooksPending, s.webhooksUndispatched, s.payouts, s.payoutCents, s.openRuns} {
 		ch <- d
 	}
 }
@@ -66,9 +67,9 @@ func (s *State) Collect(ch chan<- prometheus.Metric) {
 		gauge(s.up, 0)
 		return
 	}
-	payouts, err := s.q.MetricsOpenPayouts(ctx)
+	payouts, err := s.q.MetricsPayouts(ctx)
 	if err != nil {
-		s.log.Error("metrics: reading open payouts", "err", err)
+		s.log.Error("metrics: reading payouts", "err", err)
 		gauge(s.up, 0)
 		return
 	}
@@ -87,8 +88,8 @@ func (s *State) Collect(ch chan<- prometheus.Metric) {
 	gauge(s.webhooksPending, float64(st.WebhooksPending))
 	gauge(s.webhooksUndispatched, float64(st.WebhooksUndispatched))
 	for _, p := range payouts {
-		gauge(s.openPayouts, float64(p.Payouts), p.Status, p.Currency)
-		gauge(s.openPayoutCents, float64(p.Cents), p.Status, p.Currency)
+		gauge(s.payouts, float64(p.Payouts), p.Status, p.Currency)
+		gauge(s.payoutCents, float64(p.Cents), p.Status, p.Currency)
 	}
 	for _, r := range runs {
 		gauge(s.openRuns, float64(r.Runs), r.Status)

@@ -160,7 +160,6 @@ func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid b
 		return db.Payout{}, refusal.Invalid("reason_required", "say why the payout failed; the creator sees it")
 	}
 	var out db.Payout
-	var moved bool
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		q := s.Q.WithTx(tx)
 		p, err := q.GetPayout(ctx, payoutID)
@@ -181,7 +180,7 @@ func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid b
 		if !paid {
 			step = ledger.Step{PayoutID: p.ID, Status: payout.StatusFailed, Reason: note}
 		}
-		if out, moved, err = ledger.Advance(ctx, q, step); errors.Is(err, ledger.ErrPayoutState) {
+		if out, err = ledger.Advance(ctx, q, step); errors.Is(err, ledger.ErrPayoutState) {
 			return refusal.Conflict("payout_state", "%s", strings.TrimPrefix(err.Error(), ledger.ErrPayoutState.Error()+": "))
 		} else if err != nil {
 			return err
@@ -198,9 +197,6 @@ func (s *Service) MarkPayout(ctx context.Context, appID, payoutID string, paid b
 		}
 		return q.SetPayoutRunStatus(ctx, db.SetPayoutRunStatusParams{ID: run.ID, Status: payout.RunCompleted})
 	})
-	if err == nil && moved {
-		s.Metrics.PayoutEnded(out.Status, out.Currency, out.AmountCents)
-	}
 	return out, err
 }
 
