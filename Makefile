@@ -10,7 +10,7 @@ TEMPORAL_SERVER := $(BIN)/temporal-server
 export TEMPORAL_CLI := $(TEMPORAL)
 export STRIPE_MOCK
 
-.PHONY: all tools build dev demo test test-long fuzz chaos bench check generate check-generated fmt clean chromium temporal-server
+.PHONY: all tools build dev demo test test-long fuzz chaos bench check generate check-generated fmt clean chromium temporal-server prod-local
 
 all: build
 
@@ -56,6 +56,13 @@ build:
 # :8080 and the worker. Ctrl-C stops everything.
 dev: $(TEMPORAL) build
 	$(BIN)/agentlinks dev
+
+# The production shape on this machine, without Docker: the full Temporal
+# server 1.29.1 on the local PostgreSQL, `agentlinks migrate`, then `api`
+# (:8080) and `worker` (metrics on :8081) as separate processes, as
+# docker-compose.yml runs them. Fresh databases each run; Ctrl-C stops it.
+prod-local: build temporal-server
+	$(GO) run ./cmd/prod-local
 
 # The demo shop that uses agentlinks.js, for an app: make demo APP=app_… [KEY=sk_…]
 # (with KEY the shop's backend reports purchases with the secret key).
@@ -103,9 +110,12 @@ chaos: tools
 bench: tools
 	$(GO) run ./bench
 
-# The money properties at length: a million refund sequences against exact
-# rationals, and 20000 conversions through the real activities and database.
-test-long: tools
+# The production shape end to end (the guide's flow through separate api and
+# worker processes on the full Temporal server), then the money properties
+# at length: a million refund sequences against exact rationals, and 20000
+# conversions through the real activities and database.
+test-long: tools build temporal-server
+	$(GO) test -count=1 -timeout 10m -tags prodlocal -run 'ProductionShape' -v ./internal/prodlocal
 	$(GO) test -count=1 -timeout 60m -run 'ReversalsSumExactly' ./internal/commission -commission.cases=1000000
 	$(GO) test -count=1 -timeout 60m -run 'MoneyMatchesExactModel' ./activities -money.cases=20000
 

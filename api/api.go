@@ -126,6 +126,9 @@ func New(d Deps) http.Handler {
 	})
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 
+	r.GET("/api/openapi.json", s.openapiJSON)
+	r.GET("/api/docs", s.apiDocs)
+
 	js := newScript()
 	r.GET("/agentlinks.js", js.serve)
 	r.HEAD("/agentlinks.js", js.serve)

@@ -121,16 +121,39 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	srv = httptest.NewServer(api.New(api.Deps{Service: svc, Logger: quietLog, Registry: registry}))
+	// Every request and answer is checked against the OpenAPI contract,
+	// except under the fuzzer (whose inputs are its own business).
+	k, err := newContract()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	checked := func(h http.Handler) http.Handler { return h }
+	if f := flag.Lookup("test.fuzz"); f == nil || f.Value.String() == "" {
+		checked = k.wrap
+	}
+	srv = httptest.NewServer(checked(api.New(api.Deps{Service: svc, Logger: quietLog, Registry: registry})))
 	defer srv.Close()
 	// The same API with Stripe not configured.
 	plain := service.New(database.Pool, stack.Workflows(), time.Hour)
 	defer plain.Close()
-	noStripe = httptest.NewServer(api.New(api.Deps{Service: plain, Logger: quietLog}))
+	noStripe = httptest.NewServer(checked(api.New(api.Deps{Service: plain, Logger: quietLog})))
 	defer noStripe.Close()
 	os.Setenv("AGENTLINKS_TEST_DB", database.URL)
 	os.Setenv("AGENTLINKS_TEST_API", srv.URL)
-	return m.Run()
+	code := m.Run()
+	if u := k.unexercised(); code == 0 && len(u) > 0 && flag.Lookup("test.run").Value.String() == "" {
+		fmt.Fprintf(os.Stderr, "\nFAIL: the api tests call no operation %v of api/openapi.yaml\n", u)
+		return 1
+	}
+	if len(k.bad) > 0 {
+		fmt.Fprintf(os.Stderr, "\nFAIL: %d exchanges broke the OpenAPI contract (api/openapi.yaml):\n", len(k.bad))
+		for _, b := range k.bad {
+			fmt.Fprintln(os.Stderr, "  -", b)
+		}
+		return 1
+	}
+	return code
 }
 
 // program is one app with one creator.

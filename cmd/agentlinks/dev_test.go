@@ -178,6 +178,10 @@ func TestDevStackEndToEnd(t *testing.T) {
 	// The process's /metrics: the money's counters by program, the
 	// database's state, the ledger check, and the Temporal SDK's own
 	// metrics through its tally bridge.
+	var health bytes.Buffer
+	if err := run(ctx, []string{"healthcheck"}, &health, io.Discard); err != nil || !strings.Contains(health.String(), "ready") {
+		t.Fatalf("healthcheck: %v %s", err, health.String())
+	}
 	m := testenv.Scrape(t, base+"/metrics")
 	for _, w := range []struct {
 		name   string

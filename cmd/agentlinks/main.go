@@ -19,9 +19,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/agentlinks/agentlinks/db/migrate"
 	"github.com/agentlinks/agentlinks/internal/config"
@@ -67,6 +69,8 @@ Usage:
   agentlinks stripe-test-event --type charge.refunded --account acct_… --invoice in_… --amount 10000 --refunded 5000 [--json]
                                   sign an event with STRIPE_WEBHOOK_SECRET and post it to the webhook
                                   (try Stripe Connect locally, without Stripe)
+  agentlinks healthcheck          ask this host's api or worker (HTTP_ADDR) whether it is ready:
+                                  exits 0 when /readyz answers 200 (for container health checks)
   agentlinks stripe-events [--status parked] [--json]
                                   list Stripe events by outcome (received, processed, ignored, parked)
 
@@ -77,7 +81,8 @@ HTTP_ADDR, PUBLIC_URL, TASK_QUEUE, DATA_DIR, TEMPORAL_UI_URL, TEMPORAL_CLI,
 CLICK_DEDUPE_WINDOW, LOG_LEVEL, STRIPE_SECRET_KEY, STRIPE_CLIENT_ID,
 STRIPE_WEBHOOK_SECRET, STRIPE_PLATFORM_WEBHOOK_SECRET, STRIPE_API_BASE, STRIPE_CONNECT_BASE, STRIPE_PARK_AFTER,
 PAYOUT_BALANCE_RETRY, WEBHOOK_ALLOW_PRIVATE, WEBHOOK_RETRY_INITIAL, WEBHOOK_RETRY_MAX, WEBHOOK_RETRY_FOR,
-LEDGER_CHECK_INTERVAL.
+LEDGER_CHECK_INTERVAL, RATE_LIMIT_PER_MINUTE, TRUSTED_PROXIES, API_WORKER, WORKER_CACHE_SIZE,
+WORKER_WORKFLOW_POLLERS, WORKER_ACTIVITY_POLLERS, WORKER_MAX_WORKFLOW_TASKS, WORKER_MAX_ACTIVITIES.
 See README.md.
 `
 
@@ -134,6 +139,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return role(ctx, cfg, cmd, newLogger(cfg, stderr, true).With("role", cmd))
 	case "migrate":
 		return migrate.Up(ctx, cfg.DatabaseURL)
+	case "healthcheck":
+		return healthcheck(ctx, cfg, stdout)
 	case "demo":
 		return demo(ctx, rest, stderr)
 	case "help", "-h", "--help":
@@ -189,4 +196,32 @@ func newLogger(cfg config.Config, w io.Writer, json bool) *slog.Logger {
 	l := slog.New(h)
 	slog.SetDefault(l)
 	return l
+}
+
+// healthcheck asks the process serving HTTP_ADDR on this host for /readyz.
+func healthcheck(ctx context.Context, cfg config.Config, stdout io.Writer) error {
+	host, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %s %s", res.Status, body)
+	}
+	fmt.Fprintf(stdout, "%s", body)
+	return nil
 }
