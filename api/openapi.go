@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -79,7 +80,7 @@ func (s *server) apiDocs(c *gin.Context) {
 	for _, path := range doc.Paths.InMatchingOrder() {
 		item := doc.Paths.Value(path)
 		for method, op := range item.Operations() {
-			o := apiOp{Method: method, Path: path, Summary: op.Summary, Description: op.Description, Auth: authOf(doc, op)}
+			o := apiOp{Method: method, Path: path, Summary: op.Summary, Description: strings.ReplaceAll(op.Description, "`", ""), Auth: authOf(doc, op)}
 			if len(op.Tags) > 0 {
 				o.Tag = op.Tags[0]
 			}
@@ -119,7 +120,12 @@ func (s *server) apiDocs(c *gin.Context) {
 		if order[ops[i].Tag] != order[ops[j].Tag] {
 			return order[ops[i].Tag] < order[ops[j].Tag]
 		}
-		return ops[i].Path+ops[i].Method < ops[j].Path+ops[j].Method
+		// As written in openapi.yaml.
+		pi, pj := bytes.Index(openapiYAML, []byte("\n  "+ops[i].Path+":")), bytes.Index(openapiYAML, []byte("\n  "+ops[j].Path+":"))
+		if pi != pj {
+			return pi < pj
+		}
+		return ops[i].Method < ops[j].Method
 	})
 	var events []string
 	for name := range doc.Webhooks {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/gin-gonic/gin"
 
@@ -75,7 +76,7 @@ func (s *server) webhooksPage(c *gin.Context) {
 	status, problem := formProblem(c)
 	s.render(c, status, "app_webhooks", page{Title: app.Name + " · Webhooks", Notice: notices[c.Query("notice")], Error: problem,
 		Data: map[string]any{"Tab": "webhooks", "App": app, "Endpoints": eps, "Deliveries": deliveries,
-			"Events": webhookEventChoices(), "URL": c.PostForm("url")}})
+			"Events": webhookEventChoices(c.PostFormArray("events")), "URL": c.PostForm("url")}})
 }
 
 func webhooksTab(app db.App, notice string) string {
@@ -108,12 +109,17 @@ func (s *server) resendWebhook(c *gin.Context) {
 	})
 }
 
-type webhookEvent struct{ Type, Means string }
+// webhookEvent is a box of the form, ticked again when a refused form is
+// shown back.
+type webhookEvent struct {
+	Type, Means string
+	Ticked      bool
+}
 
-func webhookEventChoices() []webhookEvent {
+func webhookEventChoices(ticked []string) []webhookEvent {
 	var out []webhookEvent
 	for _, e := range service.WebhookEvents() {
-		out = append(out, webhookEvent(e))
+		out = append(out, webhookEvent{Type: e.Type, Means: e.Means, Ticked: slices.Contains(ticked, e.Type)})
 	}
 	return out
 }

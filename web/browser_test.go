@@ -29,6 +29,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 	"github.com/agentlinks/agentlinks/worker/workertest"
 )
 
@@ -84,8 +85,11 @@ func run(m *testing.M) int {
 	}
 	svc := service.New(stack.DB.Pool, stack.Workflows(), time.Hour).WithStripe(stripeCfg, apiURL)
 	defer svc.Close()
+	// Webhook receivers run on loopback; retries are quick.
+	svc.Webhooks = service.WebhookSettings{AllowPrivate: true, Retry: webhook.Retry{Initial: 200 * time.Millisecond, Max: time.Second, For: time.Minute}}
 	acts := stack.Activities()
 	acts.Stripe, acts.Payments = stripeapi.New(stripeCfg), svc
+	acts.Webhooks = webhook.Client(5*time.Second, true)
 	if err := stack.StartWorker(acts); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -93,6 +97,7 @@ func run(m *testing.M) int {
 	listenCtx, stopListening := context.WithCancel(ctx)
 	defer stopListening()
 	go svc.ListenForChanges(listenCtx, stack.DB.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go svc.DispatchWebhooks(listenCtx, 100*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := api.New(api.Deps{Service: svc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicURL: apiURL})
 	apiSrv := &httptest.Server{Listener: l, Config: &http.Server{Handler: requests.wrap(h)}}
 	apiSrv.Start()

@@ -70,6 +70,13 @@ func shot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
+	saveShot(t, name, png)
+}
+
+// saveShot keeps a screenshot with the test's artifacts (or in
+// $SCREENSHOT_DIR).
+func saveShot(t *testing.T, name string, png []byte) {
+	t.Helper()
 	dir := t.ArtifactDir()
 	if d := os.Getenv("SCREENSHOT_DIR"); d != "" {
 		dir = d
