@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,7 +211,7 @@ func startTemporal(ctx context.Context, dir string) (addr string, stop func(), s
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := "agentlinks_bench_temporal_" + hex.EncodeToString(b)
-	base, err := freePortRange(10)
+	base, err := temporaldev.FreePortBlock(10)
 	if err != nil {
 		return "", nil, "", err
 	}
@@ -233,25 +232,6 @@ func startTemporal(ctx context.Context, dir string) (addr string, stop func(), s
 		testenv.DropDatabase(name)
 		testenv.DropDatabase(name + "_visibility")
 	}, "full Temporal server 1.29.1 on PostgreSQL (4 history shards)", nil
-}
-
-// freePortRange finds n consecutive free loopback ports.
-func freePortRange(n int) (int, error) {
-	for base := 21000; base < 60000; base += 97 {
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, fmt.Errorf("no %d free consecutive ports", n)
 }
 
 // countCompleted counts completed conversion workflows in visibility,

@@ -55,7 +55,7 @@ var (
 	holds         = flag.Int("holds", 100_000, "holds: conversions on hold at once")
 	holdFor       = flag.Duration("hold", 45*time.Minute, "holds: the program's hold period: longer than the load (35 minutes for 100k on the dev server here), so that all are on hold at once")
 	holdsCache    = flag.Int("holds-cache", 2000, "holds: the worker's sticky workflow cache")
-	temporalShape = flag.String("temporal", "dev", "holds: dev (dev server on a SQLite file, WAL) or full (Temporal server 1.29.1 on PostgreSQL, make temporal-server)")
+	temporalShape = flag.String("temporal", "dev", "conversions and holds: dev (dev server on a SQLite file, WAL) or full (Temporal server 1.29.1 on PostgreSQL, make temporal-server)")
 )
 
 func main() {
@@ -159,6 +159,31 @@ func devTemporal(ctx context.Context) (client.Client, func(), error) {
 		return nil, nil, err
 	}
 	return tc, func() { tc.Close(); srv.Stop(); os.RemoveAll(dir) }, nil
+}
+
+// shapedTemporal starts the server -temporal names (startTemporal) and
+// connects to it; stop closes both.
+func shapedTemporal(ctx context.Context) (client.Client, func(), error) {
+	if *temporalShape == "dev" {
+		return devTemporal(ctx)
+	}
+	dir, err := os.MkdirTemp("", "agentlinks-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	addr, stop, shape, err := startTemporal(ctx, dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	fmt.Printf("conversions on the %s\n", shape)
+	tc, err := dialTemporal(ctx, addr)
+	if err != nil {
+		stop()
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return tc, func() { tc.Close(); stop(); os.RemoveAll(dir) }, nil
 }
 
 // dialTemporal connects to the server and registers the search attributes

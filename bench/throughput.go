@@ -133,7 +133,7 @@ func percents(ratios []float64) string {
 }
 
 func benchConversions(ctx context.Context, d *testenv.Database, key, ref string) error {
-	tc, stopTemporal, err := devTemporal(ctx)
+	tc, stopTemporal, err := shapedTemporal(ctx)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -91,7 +90,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.DatabaseURL = app.String()
 
 	if o.TemporalPort == 0 {
-		if o.TemporalPort, err = freeBlock(10); err != nil {
+		if o.TemporalPort, err = temporaldev.FreePortBlock(10); err != nil {
 			return nil, err
 		}
 	}
@@ -243,28 +242,6 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-// freeBlock finds n consecutive free ports below 32768 (Temporal keeps
-// its services' membership ports as smallint; it takes BasePort …
-// BasePort+9).
-func freeBlock(n int) (int, error) {
-	for try := 0; try < 200; try++ {
-		base := 20000 + rand.IntN(12000)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return base, nil
-		}
-	}
-	return 0, errors.New("no block of free ports below 32768")
 }
 
 // tail is the end of a log, for an error.

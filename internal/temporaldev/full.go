@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,3 +252,25 @@ frontend.enableUpdateWorkflowExecution:
 frontend.enableExecuteMultiOperation:
   - value: true
 `
+
+// FreePortBlock finds n consecutive free loopback ports below 32768 (the
+// full server keeps its services' membership ports as smallint): a
+// BasePort for FullOptions.
+func FreePortBlock(n int) (int, error) {
+	for try := 0; try < 200; try++ {
+		base := 20000 + rand.IntN(12000)
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, fmt.Errorf("no %d free consecutive ports below 32768", n)
+}
