@@ -263,3 +263,42 @@ func TestWebhookEndpointsAreChecked(t *testing.T) {
 		t.Errorf("endpoints after delete: %v", n)
 	}
 }
+
+// An endpoint that never answers holds up nothing of the money: the
+// conversion is answered, released and refunded while its deliveries are
+// still waiting on the endpoint.
+func TestDeadEndpointDoesNotDelayTheMoney(t *testing.T) {
+	ctx := context.Background()
+	p := newPayoutProgram(t, "stripe", 0)
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	a := call(t, "POST", "/api/webhooks", p.key, map[string]any{"url": hung.URL})
+	if a.status != 201 {
+		t.Fatalf("register: %d %s", a.status, a.raw)
+	}
+	sale := call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.creators[0].RefCode, "user_id": "dead-u1", "amount_cents": 10000, "transaction_id": "dead-t1"})
+	if sale.status != 201 {
+		t.Fatalf("conversion: %d %s", sale.status, sale.raw)
+	}
+	testenv.Eventually(t, 20*time.Second, "released", func() bool { return p.balance(t, 0).AvailableCents == 2850 })
+	if r := call(t, "POST", "/api/track/refund", p.key, map[string]any{"ref": p.creators[0].RefCode, "transaction_id": "dead-t1", "amount_cents": 10000}); r.status != 200 {
+		t.Fatalf("refund: %d %s", r.status, r.raw)
+	}
+	ds, err := svc.WebhookDeliveries(ctx, p.appID, 10)
+	if err != nil || len(ds) != 3 {
+		t.Fatalf("deliveries: %d %v", len(ds), err)
+	}
+	for _, d := range ds {
+		if d.Status != "pending" || d.DeliveredAt != nil {
+			t.Errorf("delivery %s of %s to a dead endpoint: %s", d.ID, d.Type, d.Status)
+		}
+	}
+	booksBalance(t)
+}

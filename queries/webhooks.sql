@@ -84,7 +84,8 @@ WHERE id = $1 AND app_id = $2 AND (status <> 'pending' OR dispatched_at IS NOT N
 SELECT d.id, d.status, d.attempts, d.created_at, d.delivered_at, d.failed_at, d.endpoint_id,
        e.id AS event_id, e.type, w.url,
        coalesce(a.status_code, 0)::integer AS last_status_code, coalesce(a.error, '')::text AS last_error,
-       a.at AS last_attempt_at
+       -- the delivery's creation until it is tried (attempts = 0)
+       coalesce(a.at, d.created_at)::timestamptz AS last_attempt_at
 FROM webhook_deliveries d
 JOIN webhook_events e ON e.id = d.event_id
 JOIN webhook_endpoints w ON w.id = d.endpoint_id
