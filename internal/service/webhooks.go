@@ -140,22 +140,27 @@ func (s *Service) ResendWebhook(ctx context.Context, appID, deliveryID string) e
 // takes rows the others have not locked. A start that fails leaves its row
 // for the next round.
 func (s *Service) DispatchWebhooks(ctx context.Context, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	wait := interval
 	for {
 		for {
 			n, err := s.dispatchWebhooks(ctx)
 			if err != nil && ctx.Err() == nil {
-				log.Error("webhook dispatch", "err", err)
+				// Temporal or the database is away: say so, and wait
+				// longer each time (up to 30s) rather than log twice a
+				// second.
+				wait = min(2*wait, 30*time.Second)
+				log.Error("webhook dispatch", "err", err, "retry_in", wait)
+				break
 			}
-			if err != nil || n < dispatchBatch {
+			wait = interval
+			if n < dispatchBatch {
 				break
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
@@ -164,7 +169,7 @@ const dispatchBatch = 100
 
 func (s *Service) dispatchWebhooks(ctx context.Context) (int, error) {
 	var started []string
-	var startErr error // the first start that failed; its row waits for the next round
+	var startErr error // the start that failed; its row and the rest wait for the next round
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		q := s.Q.WithTx(tx)
 		rows, err := q.UndispatchedWebhookDeliveries(ctx, dispatchBatch)
@@ -172,12 +177,15 @@ func (s *Service) dispatchWebhooks(ctx context.Context) (int, error) {
 			return err
 		}
 		for _, id := range rows {
-			err := s.Workflows.StartWebhookDelivery(ctx, workflows.WebhookDeliveryInput{DeliveryID: id, Retry: s.Webhooks.Retry})
+			// A start that fails means Temporal is unreachable or
+			// refusing: stop here (the rows stay locked only this long)
+			// and leave the rest for the next round.
+			startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := s.Workflows.StartWebhookDelivery(startCtx, workflows.WebhookDeliveryInput{DeliveryID: id, Retry: s.Webhooks.Retry})
+			cancel()
 			if err != nil {
-				if startErr == nil {
-					startErr = fmt.Errorf("start delivery %s: %w", id, err)
-				}
-				continue
+				startErr = fmt.Errorf("start delivery %s: %w", id, err)
+				break
 			}
 			started = append(started, id)
 		}
