@@ -64,7 +64,9 @@ func TestPayoutsSurviveCrashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logs.Close()
-	worker := &proc{name: "worker", bin: bin, args: []string{"worker"}, env: env, log: logs}
+	// The worker serves its /metrics on an HTTP_ADDR of its own.
+	workerEnv := append(append([]string(nil), env...), fmt.Sprintf("HTTP_ADDR=127.0.0.1:%d", freePort(t)))
+	worker := &proc{name: "worker", bin: bin, args: []string{"worker"}, env: workerEnv, log: logs}
 	api := &proc{name: "api", bin: bin, args: []string{"api"}, env: env, log: logs}
 	worker.start(t)
 	defer worker.kill()

@@ -21,8 +21,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 14 {
-		t.Fatalf("want the 14 recorded histories in testdata/histories, found %d", len(files))
+	if len(files) < 16 {
+		t.Fatalf("want the 16 recorded histories in testdata/histories, found %d", len(files))
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,6 +40,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	agwebhook "github.com/agentlinks/agentlinks/internal/webhook"
 	"github.com/agentlinks/agentlinks/worker/workertest"
 	"github.com/agentlinks/agentlinks/workflows"
 )
@@ -83,9 +86,15 @@ func record(ctx context.Context, dir string) error {
 	acts := stack.Activities()
 	acts.Stripe, acts.Payments = stripeapi.New(stripeCfg), svc
 	acts.BalanceRetry = 200 * time.Millisecond
+	// Webhook receivers run on loopback; a delivery gives up after 3s.
+	svc.Webhooks = service.WebhookSettings{AllowPrivate: true, Retry: agwebhook.Retry{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond, For: 3 * time.Second}}
+	acts.Webhooks = agwebhook.Client(5*time.Second, true)
 	if err := stack.StartWorker(acts); err != nil {
 		return err
 	}
+	dispatchCtx, stopDispatch := context.WithCancel(ctx)
+	defer stopDispatch()
+	go svc.DispatchWebhooks(dispatchCtx, 50*time.Millisecond, slog.Default())
 	app, err := programs.CreateApp(ctx, stack.DB.Pool, programs.NewApp{Name: "Record", CommissionBPS: 3000, Hold: 2 * time.Second})
 	if err != nil {
 		return err
@@ -192,12 +201,82 @@ func record(ctx context.Context, dir string) error {
 		return err
 	}
 	maps.Copy(histories, payouts)
+	hooks, err := recordWebhooks(ctx, svc, stack.DB.Pool, wait)
+	if err != nil {
+		return err
+	}
+	maps.Copy(histories, hooks)
 	for name, wid := range histories {
 		if err := writeHistory(ctx, stack.Temporal, dir, name, wid, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// recordWebhooks delivers a conversion's event to an endpoint that answers
+// 500 twice then 200, and to one that always answers 500 until the
+// delivery gives up.
+func recordWebhooks(ctx context.Context, svc *service.Service, pool *pgxpool.Pool, wait func(string) error) (map[string]string, error) {
+	tries := map[string]int{}
+	var mu sync.Mutex
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		tries[r.Header.Get("webhook-id")]++
+		if tries[r.Header.Get("webhook-id")] <= 2 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer flaky.Close()
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	defer dead.Close()
+	app, err := programs.CreateApp(ctx, pool, programs.NewApp{Name: "Hooks", CommissionBPS: 3000, Hold: time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	en, err := programs.Enroll(ctx, pool, app.App.ID, "hooks@example.com")
+	if err != nil {
+		return nil, err
+	}
+	byURL := map[string]string{}
+	for name, u := range map[string]string{"webhook-delivered": flaky.URL, "webhook-failed": dead.URL} {
+		ep, err := svc.RegisterWebhook(ctx, app.App.ID, u, []string{agwebhook.ConversionCreated})
+		if err != nil {
+			return nil, err
+		}
+		byURL[ep.URL] = name
+	}
+	if _, _, err := svc.Conversion(ctx, service.ConversionInput{Ref: en.RefCode, UserID: "u", AmountCents: 1000, TransactionID: "hook",
+		Sender: service.Sender{KeyApp: app.App.ID}}); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for range 200 {
+		ds, err := svc.WebhookDeliveries(ctx, app.App.ID, 10)
+		if err != nil {
+			return nil, err
+		}
+		if len(ds) == 2 {
+			for _, d := range ds {
+				out[byURL[d.Url]] = agwebhook.WorkflowID(d.ID)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(out) != 2 {
+		return nil, fmt.Errorf("webhook deliveries: %v", out)
+	}
+	for _, wid := range out {
+		for range 100 { // the dispatcher starts it within moments
+			if err := wait(wid); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return out, nil
 }
 
 // recordPayouts runs payout runs through their paths: paid (with a
