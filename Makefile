@@ -89,11 +89,13 @@ test: tools check
 	$(MAKE) fuzz FUZZTIME=10s
 
 # Fuzz every JSON endpoint and the Stripe webhook (no panic, no 5xx, no money
-# moved by a refused request); the corpus lives in api/testdata/fuzz.
+# moved by a refused request; the corpus lives in api/testdata/fuzz), and the
+# bot matcher against its pattern.
 FUZZTIME ?= 5m
 fuzz: tools
 	$(GO) test -run='^$$' -fuzz=FuzzTrackEndpoints -fuzztime=$(FUZZTIME) ./api
 	$(GO) test -run='^$$' -fuzz=FuzzStripeWebhook -fuzztime=$(FUZZTIME) ./api
+	$(GO) test -run='^$$' -fuzz=FuzzAgreesWithPattern -fuzztime=$(FUZZTIME) ./internal/botua
 
 # The fault suite at length: 3000 conversions and refunds in flight through
 # five rounds of SIGKILLed workers and APIs and restarted Temporal and

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/botua"
 	"github.com/agentlinks/agentlinks/internal/ids"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 )
@@ -49,13 +49,6 @@ type ClickResult struct {
 	CookieDays int32
 }
 
-// botUA matches crawlers and link previewers: their hits are kept raw but
-// are not clicks. Server-side callers (curl, node, Go) are not bots: the
-// guide tells apps to call from their backends.
-var botUA = regexp.MustCompile(`(?i)bot\b|bot/|crawl|spider|slurp|bingpreview|facebookexternalhit|embedly|` +
-	`preview|whatsapp|telegram|slack|discord|pinterest|vkshare|skypeuripreview|yandex|baidu|semrush|ahrefs|` +
-	`lighthouse|pingdom|uptimerobot|python-requests/0`)
-
 // Click records a click: the raw event always, and the per-day counters
 // unless it is a bot; unique once per visitor per ref per window.
 func (s *Service) Click(ctx context.Context, in ClickInput) (ClickResult, error) {
@@ -68,7 +61,8 @@ func (s *Service) Click(ctx context.Context, in ClickInput) (ClickResult, error)
 		visitor = in.ClientIP + "\x00" + in.UserAgent
 	}
 	sum := sha256.Sum256([]byte(row.App.ID + "\x00" + visitor))
-	res := ClickResult{Bot: botUA.MatchString(in.UserAgent), CookieDays: row.App.CookieDays}
+	// Crawlers' and link previewers' hits are kept raw but are not clicks.
+	res := ClickResult{Bot: botua.Is(in.UserAgent), CookieDays: row.App.CookieDays}
 	res.Unique, err = s.clicks.add(ctx, click{
 		ref: row.RefCode.Code, appID: row.App.ID, visitor: sum[:], bot: res.Bot,
 		url: clip(in.URL, maxURLLen), referrer: clip(in.Referrer, maxURLLen),
