@@ -86,6 +86,7 @@ type result struct {
 	name          string
 	rps, p50, p99 float64 // requests per second; latencies in ms
 	ok, total     uint64
+	generatorCPU  time.Duration // the load generator's CPU, when it ran as its own process (wrk)
 }
 
 func run(ctx context.Context) error {
@@ -107,7 +108,7 @@ func run(ctx context.Context) error {
 		fmt.Printf("%-48s %10s %9s %9s %9s\n", "", "req/s", "p50 ms", "p99 ms", "ok")
 	}
 	if strings.Contains(*only, "clicks") {
-		if err := benchClicks(ctx, d, en.RefCode); err != nil {
+		if err := benchClicks(ctx, d, app.App.ID, en.RefCode); err != nil {
 			return err
 		}
 	}

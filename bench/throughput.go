@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -22,13 +23,83 @@ import (
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 	"github.com/agentlinks/agentlinks/worker"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 
-func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
+// clickMix is how a side's clicks are sent.
+type clickMix struct {
+	name   string
+	path   string // the endpoint's path and query
+	header func(i int64) http.Header
+	body   func(i int64) []byte
+}
+
+// bareClicks are the bench's first clicks: a flat body naming its visitor,
+// no User-Agent, no Origin.
+func bareClicks(ref string) clickMix {
+	return clickMix{name: "bare body", path: "/api/track/click",
+		header: func(int64) http.Header { return http.Header{"Content-Type": {"application/json"}} },
+		body: func(i int64) []byte {
+			return fmt.Appendf(nil, `{"ref":%q,"url":"https://shop.example.com/","visitor_id":"v%d"}`, ref, i%5000)
+		}}
+}
+
+// browserClicks are clicks as agentlinks.js sends them from a shop's
+// pages: ?app_id= and the shop's Origin, {ref, url, referrer}, a real
+// browser's User-Agent (desktop and mobile, 5% crawlers and previewers),
+// 5000 visitors told apart by their address (X-Forwarded-For from the
+// trusted load balancer) and agent.
+func browserClicks(appID, ref string) (clickMix, error) {
+	agents, err := agentMix()
+	if err != nil {
+		return clickMix{}, err
+	}
+	referrers := []string{"https://www.instagram.com/", "https://t.co/", "https://www.youtube.com/", "", "https://www.google.com/"}
+	return clickMix{name: "browser mix", path: "/api/track/click?app_id=" + appID,
+		header: func(i int64) http.Header {
+			v := i % 5000
+			return http.Header{"Content-Type": {"application/json"}, "Origin": {"https://shop.example.com"},
+				"User-Agent": {agents[int(i)%len(agents)]}, "X-Forwarded-For": {fmt.Sprintf("10.%d.%d.%d", v/65536, v/256%256, v%256)},
+				"Accept": {"*/*"}, "Accept-Language": {"en-US,en;q=0.9"}}
+		},
+		body: func(i int64) []byte {
+			return fmt.Appendf(nil, `{"ref":%q,"url":"https://shop.example.com/products/item-%d?ref=%s","referrer":%q}`,
+				ref, i%300, ref, referrers[int(i)%len(referrers)])
+		}}, nil
+}
+
+// agentMix is 100 agents from the corpus the bot matcher is tested on: 95
+// browsers (desktop and mobile, in turn) and 5 crawlers or previewers.
+func agentMix() ([]string, error) {
+	b, err := os.ReadFile("internal/botua/testdata/agents.txt")
+	if err != nil {
+		return nil, fmt.Errorf("the agents corpus (run the bench from the repository's root): %w", err)
+	}
+	var browsers, bots []string
+	for _, line := range strings.Split(string(b), "\n") {
+		kind, ua, _ := strings.Cut(line, ": ")
+		switch {
+		case kind == "browser" && strings.HasPrefix(ua, "Mozilla/"):
+			browsers = append(browsers, ua)
+		case kind == "bot":
+			bots = append(bots, ua)
+		}
+	}
+	var out []string
+	for i := 0; i < 95; i++ {
+		out = append(out, browsers[i%len(browsers)])
+	}
+	for i := 0; i < 5; i++ {
+		out = append(out, bots[(i*7)%len(bots)])
+	}
+	return out, nil
+}
+
+func benchClicks(ctx context.Context, d *testenv.Database, appID, ref string) error {
 	// The ceiling: a bare Gin handler that binds the same JSON and answers 202.
 	bare := gin.New()
 	bare.POST("/api/track/click", func(c *gin.Context) {
@@ -47,44 +118,64 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 	var svc *service.Service // its click writer's goroutine is labelled too
 	pprof.Do(ctx, pprof.Labels("side", "system"), func(context.Context) { svc = service.New(d.Pool, workflows.Client{}, time.Hour) })
 	defer svc.Close()
-	sysURL, stopSys := serve("system", api.New(api.Deps{Service: svc, Logger: slog.Default()}))
+	// Behind a load balancer on this host: its X-Forwarded-For names the visitor.
+	sysURL, stopSys := serve("system", api.New(api.Deps{Service: svc, Logger: slog.Default(), TrustedProxies: []string{"127.0.0.1"}}))
 	defer stopSys()
+	if _, err := programs.SetAllowedOrigins(ctx, d.Pool, appID, []string{"https://shop.example.com"}); err != nil {
+		return err
+	}
+	browser, err := browserClicks(appID, ref)
+	if err != nil {
+		return err
+	}
+	for _, mix := range []clickMix{bareClicks(ref), browser} {
+		if err := clickRounds(ctx, d, svc, mix, bareURL, sysURL, ref); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+// clickRounds drives the ceiling and the system with one mix of clicks.
+func clickRounds(ctx context.Context, d *testenv.Database, svc *service.Service, mix clickMix, bareURL, sysURL, ref string) error {
 	var n atomic.Int64
 	body := func(tgt *vegeta.Target) error {
-		tgt.Method, tgt.Header = "POST", http.Header{"Content-Type": {"application/json"}}
-		tgt.Body = fmt.Appendf(nil, `{"ref":%q,"url":"https://shop.example.com/","visitor_id":"v%d"}`, ref, n.Add(1)%5000)
+		i := n.Add(1)
+		tgt.Method, tgt.Header, tgt.Body = "POST", mix.header(i), mix.body(i)
 		return nil
 	}
 	load := func(name, url string) (result, error) {
 		if *generator == "wrk" {
-			return wrkClicks(name, url, ref)
+			return wrkClicks(name, url, ref, mix.name == "browser mix")
 		}
 		return attack(name, url, body, 202), nil
 	}
 	// The two sides alternate for -rounds rounds, the first side changing
 	// each round, so that a drift of the machine (the ceiling moved between
 	// 21,600 and 35,000 req/s within an hour here) falls on both sides.
-	const (
-		ceilingName = "clicks: bare Gin handler, bind + 202 (ceiling)"
-		systemName  = "clicks: POST /api/track/click (committed)"
-	)
+	ceilingName := "clicks, " + mix.name + ": bare Gin handler, bind + 202 (ceiling)"
+	systemName := "clicks, " + mix.name + ": POST /api/track/click (committed)"
 	var ceiling, system []result
+	var ceilingCPU, systemCPU []cpuSpent
 	before := countClicks(ctx, d)
+	batchesBefore := svc.ClickWriterStats()
 	for i := range *rounds {
 		for j := range 2 {
-			name, url := ceilingName, bareURL+"/api/track/click"
+			name, url := ceilingName, bareURL+mix.path
 			if (i+j)%2 == 1 {
-				name, url = systemName, sysURL+"/api/track/click"
+				name, url = systemName, sysURL+mix.path
 			}
+			self0, pg0 := cpuNow()
 			r, err := load(name, url)
 			if err != nil {
 				return err
 			}
+			self1, pg1 := cpuNow()
+			spent := cpuSpent{self: self1 - self0, postgres: pg1 - pg0, generator: r.generatorCPU, requests: r.ok}
 			if name == ceilingName {
-				ceiling = append(ceiling, r)
+				ceiling, ceilingCPU = append(ceiling, r), append(ceilingCPU, spent)
 			} else {
-				system = append(system, r)
+				system, systemCPU = append(system, r), append(systemCPU, spent)
 			}
 		}
 	}
@@ -97,15 +188,18 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 		}
 		fmt.Printf("round %d (%s first)\n", i+1, first)
 		print(ceiling[i])
+		fmt.Printf("%-48s %s\n", "", ceilingCPU[i])
 		print(system[i])
+		fmt.Printf("%-48s %s\n", "", systemCPU[i])
 		ratios = append(ratios, system[i].rps/ceiling[i].rps)
 		sysOK += system[i].ok
 	}
 	slices.Sort(ratios)
 	stored := countClicks(ctx, d) - before
-	if st := svc.ClickWriterStats(); st.Batches > 0 {
+	if st := svc.ClickWriterStats(); st.Batches > batchesBefore.Batches {
+		b, c := st.Batches-batchesBefore.Batches, st.Clicks-batchesBefore.Clicks
 		fmt.Printf("%-48s %d clicks in %d batches (%.1f per batch), %.2f ms per batch\n", "  (the click writer)",
-			st.Clicks, st.Batches, float64(st.Clicks)/float64(st.Batches), st.Flushing.Seconds()*1000/float64(st.Batches))
+			c, b, float64(c)/float64(b), (st.Flushing-batchesBefore.Flushing).Seconds()*1000/float64(b))
 	}
 	// Nothing acknowledged may be lost. vegeta waits for every answer, so the
 	// counts must be equal; wrk stops with up to one request per connection
@@ -114,8 +208,8 @@ func benchClicks(ctx context.Context, d *testenv.Database, ref string) error {
 	if *generator == "wrk" {
 		inFlight = int64(*concurrency) * int64(*rounds)
 	}
-	fmt.Printf("%-48s %9.0f%%   median of %d rounds (%s); target ≥ 60%%\n", "clicks: ratio", 100*ratios[len(ratios)/2], len(ratios), percents(ratios))
-	fmt.Printf("%-48s clicks stored %d, 202s %d (+ up to %d in flight at the ends of the rounds): %v\n\n", "clicks: nothing lost",
+	fmt.Printf("%-48s %9.0f%%   median of %d rounds (%s); target ≥ 60%%\n", "clicks, "+mix.name+": ratio", 100*ratios[len(ratios)/2], len(ratios), percents(ratios))
+	fmt.Printf("%-48s clicks stored %d, 202s %d (+ up to %d in flight at the ends of the rounds): %v\n\n", "clicks, "+mix.name+": nothing lost",
 		stored, sysOK, inFlight, stored >= int64(sysOK) && stored <= int64(sysOK)+inFlight)
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 // process (2 threads, *concurrency connections), so that the generator's
 // work is not in the measured process. Every request carries the ref and
 // one of 5000 visitor ids.
-func wrkClicks(name, url, ref string) (result, error) {
+func wrkClicks(name, url, ref string, browser bool) (result, error) {
 	bin, err := exec.LookPath("wrk")
 	if err != nil {
 		return result{}, fmt.Errorf("wrk not found (apt-get install wrk): %w", err)
@@ -33,14 +33,40 @@ request = function()
     string.format('{"ref":%q,"url":"https://shop.example.com/","visitor_id":"v%%d"}', n %% 5000))
 end
 `, ref)
+	if browser {
+		agents, err := agentMix()
+		if err != nil {
+			return result{}, err
+		}
+		var tbl strings.Builder
+		for _, a := range agents {
+			fmt.Fprintf(&tbl, "  %q,\n", a)
+		}
+		lua = fmt.Sprintf(`local n = 0
+local agents = {
+%s}
+local referrers = {"https://www.instagram.com/", "https://t.co/", "https://www.youtube.com/", "", "https://www.google.com/"}
+request = function()
+  n = n + 1
+  local v = n %% 5000
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Origin"] = "https://shop.example.com",
+      ["User-Agent"] = agents[(n %% #agents) + 1], ["Accept"] = "*/*", ["Accept-Language"] = "en-US,en;q=0.9",
+      ["X-Forwarded-For"] = string.format("10.%%d.%%d.%%d", math.floor(v / 65536), math.floor(v / 256) %% 256, v %% 256)},
+    string.format('{"ref":%q,"url":"https://shop.example.com/products/item-%%d?ref=%s","referrer":"%%s"}', n %% 300, referrers[(n %% #referrers) + 1]))
+end
+`, tbl.String(), ref, ref)
+	}
 	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
 		return result{}, err
 	}
-	out, err := exec.Command(bin, "-t2", fmt.Sprintf("-c%d", *concurrency), "-d"+duration.String(), "--latency", "-s", script, url).CombinedOutput()
+	cmd := exec.Command(bin, "-t2", fmt.Sprintf("-c%d", *concurrency), "-d"+duration.String(), "--latency", "-s", script, url)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	return parseWrk(name, string(out))
+	r, err := parseWrk(name, string(out))
+	r.generatorCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return r, err
 }
 
 var (
