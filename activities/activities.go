@@ -46,7 +46,7 @@ type Activities struct {
 
 // New returns the activities over a connection pool.
 func New(pool *pgxpool.Pool) *Activities {
-	return &Activities{Pool: pool, Q: db.New(pool), Webhooks: webhook.Client(webhookTimeout, false)}
+	return &Activities{Pool: pool, Q: db.New(pool), Webhooks: webhook.Client(WebhookTimeout, false)}
 }
 
 // Names of the activities as workflow histories carry them. The worker

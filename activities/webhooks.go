@@ -18,9 +18,9 @@ import (
 	"github.com/agentlinks/agentlinks/internal/webhook"
 )
 
-// webhookTimeout bounds one delivery attempt: an endpoint that does not
+// WebhookTimeout bounds one delivery attempt: an endpoint that does not
 // answer within it failed that attempt.
-const webhookTimeout = 15 * time.Second
+const WebhookTimeout = 15 * time.Second
 
 // DeliverWebhook makes one attempt at a delivery: it posts the event's body
 // signed with the endpoint's secrets, logs the attempt, and returns an

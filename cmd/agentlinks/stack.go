@@ -47,6 +47,8 @@ type deps struct {
 	temporal client.Client
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
+	// stopTemporalMetrics stops the SDK metrics' reporting loop.
+	stopTemporalMetrics func()
 
 	serviceOnce sync.Once
 	svc         *service.Service
@@ -69,26 +71,28 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sdkMetrics, stopSDKMetrics := temporalMetrics(reg, log)
 	tc, err := client.DialContext(ctx, client.Options{
 		HostPort:       cfg.TemporalAddress,
 		Namespace:      cfg.TemporalNamespace,
 		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal")),
-		MetricsHandler: temporalMetrics(reg, log),
+		MetricsHandler: sdkMetrics,
 	})
 	if err != nil {
+		stopSDKMetrics()
 		pool.Close()
 		return nil, fmt.Errorf("temporal at TEMPORAL_ADDRESS=%s: %w", cfg.TemporalAddress, err)
 	}
 	sessions, stopSessions := api.NewSessions(pool, strings.HasPrefix(cfg.PublicURL, "https://"), 5*time.Minute)
 	return &deps{cfg: cfg, log: log, pool: pool, temporal: tc, registry: reg, metrics: metrics.New(reg),
-		sessions: sessions, stopSessions: stopSessions}, nil
+		stopTemporalMetrics: stopSDKMetrics, sessions: sessions, stopSessions: stopSessions}, nil
 }
 
 // temporalMetrics is the Temporal SDK's own metrics (schedule-to-start
 // latency, sticky cache, task failures, …) on the Prometheus registry,
 // through the SDK's tally bridge: temporal_… names, timers as histograms
 // in seconds.
-func temporalMetrics(reg *prometheus.Registry, log *slog.Logger) client.MetricsHandler {
+func temporalMetrics(reg *prometheus.Registry, log *slog.Logger) (client.MetricsHandler, func()) {
 	reporter := tallyprom.NewReporter(tallyprom.Options{
 		Registerer:       reg,
 		DefaultTimerType: tallyprom.HistogramTimerType,
@@ -96,12 +100,12 @@ func temporalMetrics(reg *prometheus.Registry, log *slog.Logger) client.MetricsH
 			300, 900, 3600},
 		OnRegisterError: func(err error) { log.Warn("temporal metric not registered", "err", err) },
 	})
-	scope, _ := tally.NewRootScope(tally.ScopeOptions{
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
 		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
 	}, time.Second)
-	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope))
+	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), func() { _ = closer.Close() }
 }
 
 func (d *deps) close() {
@@ -110,6 +114,7 @@ func (d *deps) close() {
 		d.svc.Close() // writes the clicks still queued
 	}
 	d.temporal.Close()
+	d.stopTemporalMetrics()
 	d.pool.Close()
 }
 
@@ -196,7 +201,7 @@ func (d *deps) runWorker(ctx context.Context) error {
 	acts.Payments = d.service()
 	acts.BalanceRetry = d.cfg.PayoutBalanceRetry
 	acts.Metrics = d.metrics
-	acts.Webhooks = webhook.Client(15*time.Second, d.cfg.WebhookAllowPrivate)
+	acts.Webhooks = webhook.Client(activities.WebhookTimeout, d.cfg.WebhookAllowPrivate)
 	w := worker.New(d.temporal, d.cfg.TaskQueue, acts, worker.Sized(d.cfg.Worker, sdkworker.Options{
 		WorkerStopTimeout: 20 * time.Second,
 	}))

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/agentlinks/agentlinks/internal/prodlocal"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -54,6 +55,18 @@ Operator commands against it:  env DATABASE_URL=%[4]s TEMPORAL_ADDRESS=%[3]s go 
 Press Ctrl-C to stop.
 
 `, s.APIURL, s.WorkerURL, s.TemporalAddress, s.DatabaseURL, dir)
-	<-ctx.Done()
-	fmt.Fprintln(os.Stderr, "prod-local: stopping")
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(os.Stderr, "prod-local: stopping")
+			return
+		case <-tick.C:
+			if who := s.Exited(); who != "" {
+				fmt.Fprintf(os.Stderr, "prod-local: %s exited; see %s/*.log; stopping\n", who, dir)
+				return
+			}
+		}
+	}
 }

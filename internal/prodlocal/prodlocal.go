@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -52,8 +51,15 @@ type Stack struct {
 	Env               []string // what api and worker run with (for operator commands)
 
 	temporal *temporaldev.Server
-	procs    []*exec.Cmd
+	procs    []*proc
 	opts     Options
+}
+
+// proc is a running role; done is closed when it exits.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 // Start brings the shape up, databases created afresh, and returns once
@@ -136,7 +142,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("agentlinks %s: %w", role.name, err)
 		}
-		s.procs = append(s.procs, cmd)
+		p := &proc{name: role.name, cmd: cmd, done: make(chan struct{})}
+		go func() { _ = cmd.Wait(); close(p.done) }()
+		s.procs = append(s.procs, p)
 	}
 	for _, base := range []string{s.WorkerURL, s.APIURL} {
 		if err := waitReady(ctx, base, 90*time.Second); err != nil {
@@ -150,14 +158,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 func (s *Stack) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		p := s.procs[i]
-		_ = p.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
-			<-done
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
 		}
 	}
 	s.procs = nil
@@ -174,14 +180,16 @@ func (s *Stack) Drop(ctx context.Context) {
 	}
 }
 
-// Exited says whether a process of the shape has exited, and which.
-func (s *Stack) Exited() (string, bool) {
+// Exited names a role that has exited ("" while both run).
+func (s *Stack) Exited() string {
 	for _, p := range s.procs {
-		if p.ProcessState != nil {
-			return strings.Join(p.Args, " "), true
+		select {
+		case <-p.done:
+			return fmt.Sprintf("agentlinks %s (%v)", p.name, p.cmd.ProcessState)
+		default:
 		}
 	}
-	return "", false
+	return ""
 }
 
 func logFile(o Options, name string) io.Writer {
