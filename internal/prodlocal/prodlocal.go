@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -118,7 +117,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	for _, a := range []*string{&o.APIAddr, &o.WorkerAddr} {
 		if *a == "" {
-			if *a, err = freeAddr(); err != nil {
+			if *a, err = temporaldev.FreeAddress(); err != nil {
 				return nil, err
 			}
 		}
@@ -241,15 +240,6 @@ func dropDatabase(ctx context.Context, serverURL, name string) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	return err
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // tail is the end of a log, for an error.
