@@ -9,21 +9,23 @@ import (
 )
 
 // cpuNow is the CPU time (user + system) used so far by this process and
-// by the PostgreSQL server's processes, read from /proc.
+// by the PostgreSQL server's processes, read from /proc. A backend that
+// exits takes its time away from the live ones; the postmaster, which
+// reaps it, counts it in its children's time, which is added.
 func cpuNow() (self, postgres time.Duration) {
-	self = procCPU("/proc/self/stat")
+	self = procCPU("/proc/self/stat", false) // wrk, its child, is counted apart
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, d := range dirs {
 		if comm, err := os.ReadFile(d + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
-			postgres += procCPU(d + "/stat")
+			postgres += procCPU(d+"/stat", true)
 		}
 	}
 	return self, postgres
 }
 
-// procCPU reads utime + stime of a /proc/<pid>/stat, in clock ticks of
-// 10 ms (Linux's USER_HZ).
-func procCPU(path string) time.Duration {
+// procCPU reads utime + stime (and with children, cutime + cstime) of a
+// /proc/<pid>/stat, in clock ticks of 10 ms (Linux's USER_HZ).
+func procCPU(path string, children bool) time.Duration {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
@@ -34,12 +36,19 @@ func procCPU(path string) time.Duration {
 		return 0
 	}
 	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of the line
-	k, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(u+k) * 10 * time.Millisecond
+	ticks := int64(0)
+	fields := []int{11, 12} // utime, stime: fields 14 and 15 of the line
+	if children {
+		fields = append(fields, 13, 14) // cutime, cstime
+	}
+	for _, i := range fields {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // cpuSpent is the CPU a side spent, per request it answered.
