@@ -46,6 +46,7 @@ var (
 	conversionsByUpdate = flag.Bool("conversions-by-update", false, "conversions: answer from the record update (Update-With-Start), as an API without a worker in its process does")
 	generator           = flag.String("generator", "vegeta", "clicks: vegeta (in this process) or wrk (Debian's, in its own process)")
 	rounds              = flag.Int("rounds", 3, "clicks: rounds of ceiling and system, alternating which goes first; the ratio is the rounds' median")
+	httpServers         = flag.Bool("http-servers", false, "clicks: instead, the bare ceiling's handler on Gin, on net/http alone and on fasthttp (what the HTTP server costs)")
 
 	readClicks      = flag.Int("read-clicks", 10_000_000, "reads: clicks loaded")
 	readConversions = flag.Int("read-conversions", 1_000_000, "reads: conversions loaded")

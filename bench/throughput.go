@@ -128,12 +128,24 @@ func benchClicks(ctx context.Context, d *testenv.Database, appID, ref string) er
 	if err != nil {
 		return err
 	}
+	if *httpServers {
+		return benchHTTPServers(ctx, browser)
+	}
 	for _, mix := range []clickMix{bareClicks(ref), browser} {
 		if err := clickRounds(ctx, d, svc, mix, bareURL, sysURL, ref); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// attackClicks drives url with vegeta, sending mix's clicks.
+func attackClicks(name, url string, mix clickMix, body func(int64) []byte, n *int64) result {
+	return attack(name, url, func(tgt *vegeta.Target) error {
+		i := atomic.AddInt64(n, 1)
+		tgt.Method, tgt.Header, tgt.Body = "POST", mix.header(i), body(i)
+		return nil
+	}, 202)
 }
 
 // clickRounds drives the ceiling and the system with one mix of clicks.
