@@ -242,11 +242,12 @@ func (q *Queries) InsertWebhookEvent(ctx context.Context, arg InsertWebhookEvent
 }
 
 const listWebhookAttempts = `-- name: ListWebhookAttempts :many
-SELECT delivery_id, attempt, at, status_code, error, duration_ms, response FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt
+SELECT delivery_id, attempt, at, status_code, error, duration_ms, response FROM webhook_attempts WHERE delivery_id = ANY ($1::text[]) ORDER BY delivery_id, attempt
 `
 
-func (q *Queries) ListWebhookAttempts(ctx context.Context, deliveryID string) ([]WebhookAttempt, error) {
-	rows, err := q.db.Query(ctx, listWebhookAttempts, deliveryID)
+// Every attempt of the deliveries given, in one read, oldest first.
+func (q *Queries) ListWebhookAttempts(ctx context.Context, deliveryIds []string) ([]WebhookAttempt, error) {
+	rows, err := q.db.Query(ctx, listWebhookAttempts, deliveryIds)
 	if err != nil {
 		return nil, err
 	}
@@ -275,16 +276,10 @@ func (q *Queries) ListWebhookAttempts(ctx context.Context, deliveryID string) ([
 
 const listWebhookDeliveries = `-- name: ListWebhookDeliveries :many
 SELECT d.id, d.status, d.attempts, d.created_at, d.delivered_at, d.failed_at, d.endpoint_id,
-       e.id AS event_id, e.type, w.url,
-       coalesce(a.status_code, 0)::integer AS last_status_code, coalesce(a.error, '')::text AS last_error,
-       -- the delivery's creation until it is tried (attempts = 0)
-       coalesce(a.at, d.created_at)::timestamptz AS last_attempt_at
+       e.id AS event_id, e.type, w.url
 FROM webhook_deliveries d
 JOIN webhook_events e ON e.id = d.event_id
 JOIN webhook_endpoints w ON w.id = d.endpoint_id
-LEFT JOIN LATERAL (
-    SELECT status_code, error, at FROM webhook_attempts WHERE delivery_id = d.id ORDER BY attempt DESC LIMIT 1
-) a ON true
 WHERE d.app_id = $1
 ORDER BY d.created_at DESC, d.id
 LIMIT $2
@@ -296,19 +291,16 @@ type ListWebhookDeliveriesParams struct {
 }
 
 type ListWebhookDeliveriesRow struct {
-	ID             string
-	Status         string
-	Attempts       int32
-	CreatedAt      time.Time
-	DeliveredAt    *time.Time
-	FailedAt       *time.Time
-	EndpointID     string
-	EventID        string
-	Type           string
-	Url            string
-	LastStatusCode int32
-	LastError      string
-	LastAttemptAt  time.Time
+	ID          string
+	Status      string
+	Attempts    int32
+	CreatedAt   time.Time
+	DeliveredAt *time.Time
+	FailedAt    *time.Time
+	EndpointID  string
+	EventID     string
+	Type        string
+	Url         string
 }
 
 func (q *Queries) ListWebhookDeliveries(ctx context.Context, arg ListWebhookDeliveriesParams) ([]ListWebhookDeliveriesRow, error) {
@@ -331,9 +323,6 @@ func (q *Queries) ListWebhookDeliveries(ctx context.Context, arg ListWebhookDeli
 			&i.EventID,
 			&i.Type,
 			&i.Url,
-			&i.LastStatusCode,
-			&i.LastError,
-			&i.LastAttemptAt,
 		); err != nil {
 			return nil, err
 		}

@@ -82,22 +82,17 @@ WHERE id = $1 AND app_id = $2 AND (status <> 'pending' OR dispatched_at IS NOT N
 
 -- name: ListWebhookDeliveries :many
 SELECT d.id, d.status, d.attempts, d.created_at, d.delivered_at, d.failed_at, d.endpoint_id,
-       e.id AS event_id, e.type, w.url,
-       coalesce(a.status_code, 0)::integer AS last_status_code, coalesce(a.error, '')::text AS last_error,
-       -- the delivery's creation until it is tried (attempts = 0)
-       coalesce(a.at, d.created_at)::timestamptz AS last_attempt_at
+       e.id AS event_id, e.type, w.url
 FROM webhook_deliveries d
 JOIN webhook_events e ON e.id = d.event_id
 JOIN webhook_endpoints w ON w.id = d.endpoint_id
-LEFT JOIN LATERAL (
-    SELECT status_code, error, at FROM webhook_attempts WHERE delivery_id = d.id ORDER BY attempt DESC LIMIT 1
-) a ON true
 WHERE d.app_id = $1
 ORDER BY d.created_at DESC, d.id
 LIMIT $2;
 
 -- name: ListWebhookAttempts :many
-SELECT * FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt;
+-- Every attempt of the deliveries given, in one read, oldest first.
+SELECT * FROM webhook_attempts WHERE delivery_id = ANY (@delivery_ids::text[]) ORDER BY delivery_id, attempt;
 
 -- name: LockAppWebhooks :exec
 -- Serialises the registrations of one app (the endpoint limit).

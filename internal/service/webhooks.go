@@ -102,25 +102,42 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, appID, id string) (We
 	return endpointOf(e, true), err
 }
 
-// WebhookDelivery is one event sent to one endpoint, with its attempts
-// when asked for.
+// WebhookDelivery is one event sent to one endpoint, with its attempts.
 type WebhookDelivery struct {
 	db.ListWebhookDeliveriesRow
 	Log []db.WebhookAttempt // every attempt, oldest first
 }
 
-// WebhookDeliveries are an app's latest deliveries with their attempts.
+// Last is the delivery's latest attempt, nil before the first.
+func (d WebhookDelivery) Last() *db.WebhookAttempt {
+	if len(d.Log) == 0 {
+		return nil
+	}
+	return &d.Log[len(d.Log)-1]
+}
+
+// WebhookDeliveries are an app's latest deliveries with their attempts
+// (two reads).
 func (s *Service) WebhookDeliveries(ctx context.Context, appID string, limit int) ([]WebhookDelivery, error) {
 	rows, err := s.Q.ListWebhookDeliveries(ctx, db.ListWebhookDeliveriesParams{AppID: appID, Limit: int32(limit)})
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	attempts, err := s.Q.ListWebhookAttempts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byDelivery := map[string][]db.WebhookAttempt{}
+	for _, a := range attempts {
+		byDelivery[a.DeliveryID] = append(byDelivery[a.DeliveryID], a)
+	}
 	out := make([]WebhookDelivery, len(rows))
 	for i, r := range rows {
-		out[i].ListWebhookDeliveriesRow = r
-		if out[i].Log, err = s.Q.ListWebhookAttempts(ctx, r.ID); err != nil {
-			return nil, err
-		}
+		out[i] = WebhookDelivery{ListWebhookDeliveriesRow: r, Log: byDelivery[r.ID]}
 	}
 	return out, nil
 }
