@@ -79,9 +79,8 @@ func (a *Activities) DeliverWebhook(ctx context.Context, deliveryID string) erro
 	if _, err := a.Q.InsertWebhookAttempt(logCtx, attempt); err != nil {
 		return fmt.Errorf("log webhook attempt: %w", err)
 	}
-	ok := sendErr == nil && resp.StatusCode >= 200 && resp.StatusCode < 300
-	a.Metrics.WebhookAttempt(ok, now.Sub(d.EventCreatedAt))
-	if !ok {
+	a.Metrics.WebhookAttempt(attempt.Delivered, now.Sub(d.EventCreatedAt))
+	if !attempt.Delivered {
 		return temporal.NewApplicationError(attempt.Error, webhook.ErrTypeEndpointFailed)
 	}
 	return nil

@@ -8,7 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentlinks/agentlinks/db"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/internal/webhook"
 )
 
 // Outbound webhooks: an app registers endpoints with its key (or on the
@@ -118,8 +118,8 @@ type webhookEvent struct {
 
 func webhookEventChoices(ticked []string) []webhookEvent {
 	var out []webhookEvent
-	for _, e := range service.WebhookEvents() {
-		out = append(out, webhookEvent{Type: e.Type, Means: e.Means, Ticked: slices.Contains(ticked, e.Type)})
+	for _, t := range webhook.Types {
+		out = append(out, webhookEvent{Type: t, Means: webhook.Describe(t), Ticked: slices.Contains(ticked, t)})
 	}
 	return out
 }

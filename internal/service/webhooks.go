@@ -216,13 +216,3 @@ func (s *Service) dispatchWebhooks(ctx context.Context) (int, error) {
 	}
 	return len(started), startErr
 }
-
-// WebhookEvents are the events an endpoint may subscribe to, with what
-// each means.
-func WebhookEvents() []struct{ Type, Means string } {
-	out := make([]struct{ Type, Means string }, 0, len(webhook.Types))
-	for _, t := range webhook.Types {
-		out = append(out, struct{ Type, Means string }{t, webhook.Describe(t)})
-	}
-	return out
-}
