@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/agentlinks/agentlinks/internal/prodlocal"
-	"github.com/agentlinks/agentlinks/internal/testenv"
 )
 
 func main() {
@@ -35,7 +34,7 @@ func main() {
 	}
 	abs, _ := filepath.Abs(*bin)
 	s, err := prodlocal.Start(ctx, prodlocal.Options{
-		BinDir: abs, ServerURL: testenv.ServerURL(), Name: "agentlinks_prodlocal", Dir: dir,
+		BinDir: abs, Name: "agentlinks_prodlocal", Dir: dir,
 		APIAddr: *api, WorkerAddr: *worker, TemporalPort: *temporalPort,
 		Env: []string{"WEBHOOK_ALLOW_PRIVATE=true"}, Output: os.Stderr,
 	})

@@ -21,18 +21,18 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/agentlinks/agentlinks/db/migrate"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
+	"github.com/agentlinks/agentlinks/internal/testenv"
 )
 
 // Options says where the shape runs.
 type Options struct {
 	BinDir string // bin/ with agentlinks, temporal-server, temporal-sql-tool, temporal-schema/
-	// ServerURL is the PostgreSQL server (no database): postgres://postgres@127.0.0.1:5432/?sslmode=disable
-	ServerURL string
-	Name      string // prefix of the databases: <name> for the app, <name>_temporal(_visibility) for Temporal
-	Dir       string // Temporal's config and the processes' logs
+	// Name prefixes the databases, on the local PostgreSQL server
+	// (testenv.ServerURL: TEST_DATABASE_URL or 127.0.0.1:5432).
+	Name string // prefix of the databases: <name> for the app, <name>_temporal(_visibility) for Temporal
+	Dir  string // Temporal's config and the processes' logs
 	// APIAddr, WorkerAddr and TemporalPort are where the API, the
 	// worker's /metrics and Temporal's frontend listen (free ports when
 	// empty or zero).
@@ -78,21 +78,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.Stop()
 		}
 	}()
-	u, err := url.Parse(o.ServerURL)
+	u, err := url.Parse(testenv.ServerURL())
 	if err != nil {
 		return nil, fmt.Errorf("server url: %w", err)
 	}
-	for _, db := range []string{o.Name, o.Name + "_temporal", o.Name + "_temporal_visibility"} {
-		if err := dropDatabase(ctx, o.ServerURL, db); err != nil {
-			return nil, err
-		}
-	}
-	if err := createDatabase(ctx, o.ServerURL, o.Name); err != nil {
+	s.Drop()
+	s.DatabaseURL = testenv.URLFor(o.Name)
+	if err := migrate.EnsureDatabase(ctx, s.DatabaseURL); err != nil {
 		return nil, err
 	}
-	app := *u
-	app.Path = "/" + o.Name
-	s.DatabaseURL = app.String()
 
 	if o.TemporalPort == 0 {
 		if o.TemporalPort, err = temporaldev.FreePortBlock(10); err != nil {
@@ -127,9 +121,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		"DATABASE_URL=" + s.DatabaseURL, "TEMPORAL_ADDRESS=" + s.TemporalAddress, "TEMPORAL_NAMESPACE=default",
 		"PUBLIC_URL=" + s.APIURL, "LOG_LEVEL=info",
 	}, o.Env...)
-	migrate := exec.CommandContext(ctx, filepath.Join(o.BinDir, "agentlinks"), "migrate")
-	migrate.Env = append(os.Environ(), s.Env...)
-	if out, err := migrate.CombinedOutput(); err != nil {
+	// The binary's own migrate, as the compose file's one-shot job runs it.
+	up := exec.CommandContext(ctx, filepath.Join(o.BinDir, "agentlinks"), "migrate")
+	up.Env = append(os.Environ(), s.Env...)
+	if out, err := up.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("agentlinks migrate: %w\n%s", err, out)
 	}
 	for _, role := range []struct{ name, addr string }{{"worker", o.WorkerAddr}, {"api", o.APIAddr}} {
@@ -173,9 +168,9 @@ func (s *Stack) Stop() {
 }
 
 // Drop removes the shape's databases (after Stop).
-func (s *Stack) Drop(ctx context.Context) {
+func (s *Stack) Drop() {
 	for _, db := range []string{s.opts.Name, s.opts.Name + "_temporal", s.opts.Name + "_temporal_visibility"} {
-		_ = dropDatabase(ctx, s.opts.ServerURL, db)
+		testenv.DropDatabase(db)
 	}
 }
 
@@ -220,26 +215,6 @@ func waitReady(ctx context.Context, base string, within time.Duration) error {
 		}
 	}
 	return fmt.Errorf("%s not ready within %s: %v", base, within, last)
-}
-
-func createDatabase(ctx context.Context, serverURL, name string) error {
-	conn, err := pgx.Connect(ctx, serverURL)
-	if err != nil {
-		return fmt.Errorf("postgres at %s: %w", serverURL, err)
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
-}
-
-func dropDatabase(ctx context.Context, serverURL, name string) error {
-	conn, err := pgx.Connect(ctx, serverURL)
-	if err != nil {
-		return fmt.Errorf("postgres at %s: %w", serverURL, err)
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	return err
 }
 
 // tail is the end of a log, for an error.

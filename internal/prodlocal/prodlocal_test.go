@@ -35,13 +35,13 @@ func TestProductionShapeRunsTheGuide(t *testing.T) {
 	}
 	var out bytes.Buffer
 	s, err := prodlocal.Start(ctx, prodlocal.Options{
-		BinDir: bin, ServerURL: testenv.ServerURL(), Name: fmt.Sprintf("agentlinks_prodtest_%d", time.Now().UnixNano()%1e9),
+		BinDir: bin, Name: fmt.Sprintf("agentlinks_prodtest_%d", time.Now().UnixNano()%1e9),
 		Dir: t.TempDir(), Env: []string{"WEBHOOK_ALLOW_PRIVATE=true", "WEBHOOK_RETRY_INITIAL=200ms", "LEDGER_CHECK_INTERVAL=1s"}, Output: &out,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	t.Cleanup(func() { s.Stop(); s.Drop(context.Background()) })
+	t.Cleanup(func() { s.Stop(); s.Drop() })
 
 	// An operator creates the program (hold of seconds) and a creator.
 	var app struct {
