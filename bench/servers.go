@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"runtime/pprof"
 
-	"github.com/gin-gonic/gin"
 	"github.com/valyala/fasthttp"
 )
 
@@ -17,23 +16,11 @@ import (
 // 202) on Gin over net/http, on net/http alone, and on fasthttp, the
 // sides alternating for -rounds rounds.
 func benchHTTPServers(ctx context.Context, mix clickMix) error {
-	type click struct {
-		Ref, AppID, URL, Referrer, VisitorID string
-	}
-	g := gin.New()
-	g.POST("/api/track/click", func(c *gin.Context) {
-		var req click
-		if err := c.ShouldBindJSON(&req); err != nil {
-			c.Status(http.StatusBadRequest)
-			return
-		}
-		c.JSON(http.StatusAccepted, gin.H{"accepted": true})
-	})
-	ginURL, stopGin := serve("gin", g)
+	ginURL, stopGin := serve("gin", bareGin())
 	defer stopGin()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/track/click", func(w http.ResponseWriter, r *http.Request) {
-		var req click
+		var req bareClick
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			return
@@ -49,7 +36,7 @@ func benchHTTPServers(ctx context.Context, mix clickMix) error {
 			c.SetStatusCode(http.StatusNotFound)
 			return
 		}
-		var req click
+		var req bareClick
 		if err := json.Unmarshal(c.PostBody(), &req); err != nil {
 			c.SetStatusCode(http.StatusBadRequest)
 			return

@@ -99,20 +99,28 @@ func agentMix() ([]string, error) {
 	return out, nil
 }
 
-func benchClicks(ctx context.Context, d *testenv.Database, appID, ref string) error {
-	// The ceiling: a bare Gin handler that binds the same JSON and answers 202.
-	bare := gin.New()
-	bare.POST("/api/track/click", func(c *gin.Context) {
-		var req struct {
-			Ref, AppID, URL, Referrer, VisitorID string
-		}
+// bareClick is the body the ceilings bind.
+type bareClick struct {
+	Ref, AppID, URL, Referrer, VisitorID string
+}
+
+// bareGin is the clicks' ceiling: a bare Gin handler that binds the same
+// JSON and answers 202.
+func bareGin() *gin.Engine {
+	g := gin.New()
+	g.POST("/api/track/click", func(c *gin.Context) {
+		var req bareClick
 		if err := c.ShouldBindJSON(&req); err != nil {
 			c.Status(http.StatusBadRequest)
 			return
 		}
 		c.JSON(http.StatusAccepted, gin.H{"accepted": true})
 	})
-	bareURL, stopBare := serve("ceiling", bare)
+	return g
+}
+
+func benchClicks(ctx context.Context, d *testenv.Database, appID, ref string) error {
+	bareURL, stopBare := serve("ceiling", bareGin())
 	defer stopBare()
 
 	var svc *service.Service // its click writer's goroutine is labelled too
