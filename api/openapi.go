@@ -71,11 +71,34 @@ type apiResponse struct{ Status, Description, Fields string }
 
 // apiDocs is the contract as a page a developer reads.
 func (s *server) apiDocs(c *gin.Context) {
-	doc, err := OpenAPI()
+	data, err := docsData()
 	if err != nil {
 		s.failPage(c, err)
 		return
 	}
+	s.render(c, http.StatusOK, "api_docs", page{Title: "API reference", Data: data})
+}
+
+var docs struct {
+	once sync.Once
+	data map[string]any
+	err  error
+}
+
+// docsData is what the docs page shows, read from the contract once.
+func docsData() (map[string]any, error) {
+	docs.once.Do(func() {
+		doc, err := OpenAPI()
+		if err != nil {
+			docs.err = err
+			return
+		}
+		docs.data = docsOf(doc)
+	})
+	return docs.data, docs.err
+}
+
+func docsOf(doc *openapi3.T) map[string]any {
 	var ops []apiOp
 	for _, path := range doc.Paths.InMatchingOrder() {
 		item := doc.Paths.Value(path)
@@ -132,8 +155,7 @@ func (s *server) apiDocs(c *gin.Context) {
 		events = append(events, name)
 	}
 	sort.Strings(events)
-	s.render(c, http.StatusOK, "api_docs", page{Title: "API reference", Data: map[string]any{
-		"Info": doc.Info, "Ops": ops, "Tags": doc.Tags, "Events": events}})
+	return map[string]any{"Info": doc.Info, "Ops": ops, "Tags": doc.Tags, "Events": events}
 }
 
 func authOf(doc *openapi3.T, op *openapi3.Operation) string {
