@@ -26,27 +26,8 @@ func TestDashboardCashOut(t *testing.T) {
 	owner := tabFor(t, 3*time.Minute)
 	stamp := time.Now().UnixNano()
 	ownerEmail := fmt.Sprintf("payouts-owner-%d@example.com", stamp)
-	do(t, owner, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/signup"),
-		chromedp.SendKeys(`input[name=email]`, ownerEmail),
-		chromedp.SendKeys(`input[name=password]`, "owner password"),
-		chromedp.Click(`main button[type=submit]`))
-	at(t, owner, "/dashboard")
-	do(t, owner, chromedp.Navigate(apiURL+"/apps/new"),
-		chromedp.SendKeys(`input[name=name]`, "Payout Shop"),
-		chromedp.SetValue(`input[name=commission_percent]`, "30"),
-		chromedp.SetValue(`input[name=hold_days]`, "0"),
-		chromedp.Click(`main button[type=submit]`),
-		chromedp.WaitVisible(`#new-key`))
-	key, err := chromedp.Run(owner, chromedp.Value(`#new-key`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, appID := newOwnerApp(t, owner, ownerEmail, "Payout Shop", "30", chromedp.SetValue(`input[name=hold_days]`, "0"))
 	q := db.New(stack.DB.Pool)
-	apps, err := q.ListOwnedApps(ctx, ownerID(t, ownerEmail))
-	if err != nil || len(apps) != 1 {
-		t.Fatalf("the owner's app: %v %v", apps, err)
-	}
-	appID := apps[0].ID
 
 	// The payouts tab: no card yet.
 	do(t, owner, chromedp.Click(`a[href="/apps/`+appID+`/payouts"]`))
@@ -76,16 +57,7 @@ func TestDashboardCashOut(t *testing.T) {
 	// A creator joins and earns 28.50, available at once (no hold).
 	creator := tabFor(t, 3*time.Minute)
 	creatorEmail := fmt.Sprintf("payouts-creator-%d@example.com", stamp)
-	do(t, creator, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/join/"+appID),
-		chromedp.SendKeys(`input[name=email]`, creatorEmail),
-		chromedp.SendKeys(`input[name=password]`, "creator password"),
-		chromedp.Click(`main button[type=submit]`))
-	do(t, creator, chromedp.WaitVisible(`form[action="/join/`+appID+`"]`), chromedp.Click(`form[action="/join/`+appID+`"] button`))
-	at(t, creator, "/dashboard")
-	ref, err := q.FirstRefCode(ctx, appID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := joinProgram(t, creator, appID, creatorEmail)
 	report(t, key, ref, 10000)
 	eventually(t, "the commission is available", func() bool {
 		do(t, creator, chromedp.Navigate(apiURL+"/dashboard"))
@@ -243,4 +215,46 @@ func post(t *testing.T, path, key, body string) (int, string) {
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+// newOwnerApp signs a new owner up in tab and creates an app with the
+// name and commission percent, and more of the form's fields when given;
+// it returns the app's secret key (shown once) and its id.
+func newOwnerApp(t *testing.T, tab context.Context, email, name, percent string, more ...chromedp.Action[chromedp.Void]) (key, appID string) {
+	t.Helper()
+	do(t, tab, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/signup"),
+		chromedp.SendKeys(`input[name=email]`, email),
+		chromedp.SendKeys(`input[name=password]`, "owner password"),
+		chromedp.Click(`main button[type=submit]`))
+	at(t, tab, "/dashboard")
+	steps := []chromedp.Action[chromedp.Void]{chromedp.Navigate(apiURL + "/apps/new"),
+		chromedp.SendKeys(`input[name=name]`, name), chromedp.SetValue(`input[name=commission_percent]`, percent)}
+	steps = append(append(steps, more...), chromedp.Click(`main button[type=submit]`), chromedp.WaitVisible(`#new-key`))
+	do(t, tab, steps...)
+	key, err := chromedp.Run(tab, chromedp.Value(`#new-key`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := db.New(stack.DB.Pool).ListOwnedApps(context.Background(), ownerID(t, email))
+	if err != nil || len(apps) != 1 {
+		t.Fatalf("the owner's app: %v %v", apps, err)
+	}
+	return key, apps[0].ID
+}
+
+// joinProgram signs a new creator up in tab from the app's join page and
+// joins its program; it returns the creator's ref code.
+func joinProgram(t *testing.T, tab context.Context, appID, email string) string {
+	t.Helper()
+	do(t, tab, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/join/"+appID),
+		chromedp.SendKeys(`input[name=email]`, email),
+		chromedp.SendKeys(`input[name=password]`, "creator password"),
+		chromedp.Click(`main button[type=submit]`))
+	do(t, tab, chromedp.WaitVisible(`form[action="/join/`+appID+`"]`), chromedp.Click(`form[action="/join/`+appID+`"] button`))
+	at(t, tab, "/dashboard")
+	ref, err := db.New(stack.DB.Pool).FirstRefCode(context.Background(), appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }

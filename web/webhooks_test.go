@@ -24,25 +24,7 @@ func TestDashboardWebhooks(t *testing.T) {
 	owner := tabFor(t, 3*time.Minute)
 	stamp := time.Now().UnixNano()
 	email := fmt.Sprintf("hooks-owner-%d@example.com", stamp)
-	do(t, owner, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(apiURL+"/signup"),
-		chromedp.SendKeys(`input[name=email]`, email),
-		chromedp.SendKeys(`input[name=password]`, "owner password"),
-		chromedp.Click(`main button[type=submit]`))
-	at(t, owner, "/dashboard")
-	do(t, owner, chromedp.Navigate(apiURL+"/apps/new"),
-		chromedp.SendKeys(`input[name=name]`, "Hook Shop"),
-		chromedp.SetValue(`input[name=commission_percent]`, "20"),
-		chromedp.Click(`main button[type=submit]`),
-		chromedp.WaitVisible(`#new-key`))
-	key, err := chromedp.Run(owner, chromedp.Value(`#new-key`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	apps, err := db.New(stack.DB.Pool).ListOwnedApps(t.Context(), ownerID(t, email))
-	if err != nil || len(apps) != 1 {
-		t.Fatalf("apps: %v %v", apps, err)
-	}
-	appID := apps[0].ID
+	key, appID := newOwnerApp(t, owner, email, "Hook Shop", "20")
 
 	// The receiver: refuses each event's first two tries, verifies the
 	// signature with the secret the page shows.
@@ -105,19 +87,7 @@ func TestDashboardWebhooks(t *testing.T) {
 	shot(t, owner, "w03-webhook-added")
 
 	// A sale: its conversion.created is refused twice, then delivered.
-	ref, err := db.New(stack.DB.Pool).FirstRefCode(t.Context(), appID)
-	if err != nil {
-		creator := tabFor(t, time.Minute)
-		do(t, creator, chromedp.Navigate(apiURL+"/join/"+appID),
-			chromedp.SendKeys(`input[name=email]`, fmt.Sprintf("hooks-creator-%d@example.com", stamp)),
-			chromedp.SendKeys(`input[name=password]`, "creator password"),
-			chromedp.Click(`main button[type=submit]`))
-		do(t, creator, chromedp.WaitVisible(`form[action="/join/`+appID+`"]`), chromedp.Click(`form[action="/join/`+appID+`"] button`))
-		at(t, creator, "/dashboard")
-		if ref, err = db.New(stack.DB.Pool).FirstRefCode(t.Context(), appID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ref := joinProgram(t, tabFor(t, time.Minute), appID, fmt.Sprintf("hooks-creator-%d@example.com", stamp))
 	report(t, key, ref, 5000)
 	defer func() {
 		if t.Failed() {
