@@ -42,11 +42,7 @@ func TestMetricsMoveWithTheMoney(t *testing.T) {
 	cust := sp.event("", "customer.created", map[string]any{"id": "cus_m", "object": "customer", "metadata": map[string]string{"agentlinks_ref": sp.ref}})
 	expect(t, deliver(t, cust, webhookSecret), 200, "")
 	settled(t, eventID(cust))
-	orphan := sp.event("", "charge.refunded", map[string]any{
-		"id": "ch_m", "object": "charge", "amount": 4000, "amount_refunded": 4000, "invoice": "in_m_never", "customer": "cus_m",
-	})
-	expect(t, deliver(t, orphan, webhookSecret), 200, "")
-	if ev := settled(t, eventID(orphan)); ev.Status != "parked" {
+	if ev := sp.orphanRefund(t, "ch_m", "in_m_never", "cus_m"); ev.Status != "parked" {
 		t.Fatalf("orphan refund: %+v", ev)
 	}
 

@@ -81,6 +81,17 @@ func (p stripeProgram) event(id, typ string, object map[string]any) []byte {
 	return b
 }
 
+// orphanRefund delivers a full refund of a charge whose invoice AgentLinks
+// never saw, for a known customer, and returns the event once settled.
+func (p stripeProgram) orphanRefund(t *testing.T, charge, invoice, customer string) db.StripeEvent {
+	t.Helper()
+	orphan := p.event("", "charge.refunded", map[string]any{
+		"id": charge, "object": "charge", "amount": 4000, "amount_refunded": 4000, "invoice": invoice, "customer": customer,
+	})
+	expect(t, deliver(t, orphan, webhookSecret), 200, "")
+	return settled(t, eventID(orphan))
+}
+
 func deliver(t *testing.T, payload []byte, secret string) answer {
 	t.Helper()
 	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret})
@@ -348,11 +359,7 @@ func TestStripeRefundBeforePaymentWaitsThenParks(t *testing.T) {
 
 	// A refund whose payment never comes is parked for an operator, and
 	// moves nothing.
-	orphan := p.event("", "charge.refunded", map[string]any{
-		"id": "ch_o", "object": "charge", "amount": 4000, "amount_refunded": 4000, "invoice": "in_never", "customer": "cus_early",
-	})
-	expect(t, deliver(t, orphan, webhookSecret), 200, "")
-	ev := settled(t, eventID(orphan))
+	ev := p.orphanRefund(t, "ch_o", "in_never", "cus_early")
 	if ev.Status != "parked" || !strings.Contains(ev.Note, "no conversion recorded") {
 		t.Fatalf("orphan refund: want parked with the reason, got %+v", ev)
 	}
