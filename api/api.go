@@ -109,7 +109,10 @@ func New(d Deps) http.Handler {
 		d.Logger.Error("TRUSTED_PROXIES ignored", "error", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(s.recover, s.observe, timeout(d.RequestTimeout))
+	// The busiest route goes without a timer of its own: a click waits
+	// only for the click writer, whose batch has its own 10 s bound, and
+	// for its client.
+	r.Use(s.recover, s.observe, timeout(d.RequestTimeout, "/api/track/click"))
 	r.NoRoute(func(c *gin.Context) {
 		fail(c, transportError(http.StatusNotFound, "not_found", "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path))
 	})
