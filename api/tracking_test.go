@@ -2,9 +2,11 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agentlinks/agentlinks/api"
@@ -32,6 +34,42 @@ func TestClickCountsEveryClickAndUniqueVisitorsOnce(t *testing.T) {
 	}
 	if raw != 6 || bots != 1 {
 		t.Fatalf("want 6 raw clicks of which 1 bot, got %d and %d", raw, bots)
+	}
+}
+
+// TestConcurrentClicksCountEachVisitorOnce sends the same visitors' clicks
+// at once, twice, so that batches hold several clicks of one visitor and the
+// writer's reused buffers carry from batch to batch: each visitor is unique
+// exactly once, in the counters and in the answers.
+func TestConcurrentClicksCountEachVisitorOnce(t *testing.T) {
+	p := newProgram(t)
+	const visitors, perVisitor = 6, 5
+	uniques := 0
+	for round := range 2 {
+		answers := make(chan answer, visitors*perVisitor)
+		var wg sync.WaitGroup
+		for i := range visitors * perVisitor {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				answers <- call(t, "POST", "/api/track/click", "", map[string]any{"ref": p.ref, "visitor_id": fmt.Sprintf("v%d", i%visitors)})
+			}()
+		}
+		wg.Wait()
+		close(answers)
+		for a := range answers {
+			expect(t, a, 202, "")
+			if a.body["unique"] == true {
+				uniques++
+			}
+		}
+		if uniques != visitors {
+			t.Fatalf("after round %d: %d answers said unique, want %d", round+1, uniques, visitors)
+		}
+	}
+	st := p.stats(t)
+	if st.num("clicks") != 2*visitors*perVisitor || st.num("unique_clicks") != visitors {
+		t.Fatalf("want %d clicks, %d unique; got %s", 2*visitors*perVisitor, visitors, st.raw)
 	}
 }
 

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -96,6 +97,7 @@ func (b *clickBatcher) add(ctx context.Context, c click) (bool, error) {
 func (b *clickBatcher) run() {
 	defer b.wg.Done()
 	batch := make([]*pendingClick, 0, clickBatchMax)
+	var buf batchBuffers // reused from batch to batch: this goroutine's alone
 	for {
 		select {
 		case p := <-b.in:
@@ -114,13 +116,13 @@ func (b *clickBatcher) run() {
 		}
 		start := time.Now()
 		if m := b.metrics.Load(); m != nil {
-			waits := make([]time.Duration, len(batch))
-			for i, p := range batch {
-				waits[i] = start.Sub(p.queued)
+			buf.waits = buf.waits[:0]
+			for _, p := range batch {
+				buf.waits = append(buf.waits, start.Sub(p.queued))
 			}
-			m.ClickBatch(len(batch), waits)
+			m.ClickBatch(len(batch), buf.waits)
 		}
-		err := b.flush(batch)
+		err := b.flush(batch, &buf)
 		b.flushNanos.Add(int64(time.Since(start)))
 		b.batches.Add(1)
 		b.clicks.Add(int64(len(batch)))
@@ -136,18 +138,49 @@ func (b *clickBatcher) close() {
 	b.wg.Wait()
 }
 
+// visitor is a click's (ref, visitor hash), the dedupe window's key.
+type visitor struct {
+	ref  string
+	hash [sha256.Size]byte
+}
+
+func visitorOf(ref string, hash []byte) visitor {
+	v := visitor{ref: ref}
+	copy(v.hash[:], hash)
+	return v
+}
+
+// batchBuffers are the arrays and sets a batch is built in, kept by the
+// writer between batches so that a batch allocates only what pgx does.
+type batchBuffers struct {
+	params        db.RecordClicksParams
+	first, unique map[visitor]bool
+	waits         []time.Duration
+}
+
+func (buf *batchBuffers) reset() {
+	p := &buf.params
+	p.RefCodes, p.AppIds, p.Urls, p.Referrers = p.RefCodes[:0], p.AppIds[:0], p.Urls[:0], p.Referrers[:0]
+	p.VisitorHashes, p.IsBots, p.Candidates = p.VisitorHashes[:0], p.IsBots[:0], p.Candidates[:0]
+	if buf.first == nil {
+		buf.first, buf.unique = map[visitor]bool{}, map[visitor]bool{}
+	}
+	clear(buf.first)
+	clear(buf.unique)
+}
+
 // flush records one batch. Every click of a batch has the batch's time, so
 // they share a day and a dedupe window.
-func (b *clickBatcher) flush(batch []*pendingClick) error {
+func (b *clickBatcher) flush(batch []*pendingClick, buf *batchBuffers) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	type visitor struct{ ref, hash string }
-	first := map[visitor]bool{}
-	p := db.RecordClicksParams{Now: now, WindowStart: now.Add(-b.window), Day: pgtype.Date{Time: now, Valid: true}}
+	buf.reset()
+	first, unique, p := buf.first, buf.unique, &buf.params
+	p.Now, p.WindowStart, p.Day = now, now.Add(-b.window), pgtype.Date{Time: now, Valid: true}
 	for _, pc := range batch {
 		c := pc.click
-		v := visitor{c.ref, string(c.visitor)}
+		v := visitorOf(c.ref, c.visitor)
 		// Only a (ref, visitor)'s first click in the batch can be unique.
 		candidate := !c.bot && !first[v]
 		if candidate {
@@ -161,16 +194,15 @@ func (b *clickBatcher) flush(batch []*pendingClick) error {
 		p.Referrers = append(p.Referrers, c.referrer)
 		p.Candidates = append(p.Candidates, candidate)
 	}
-	counted, err := b.q.RecordClicks(ctx, p)
+	counted, err := b.q.RecordClicks(ctx, *p)
 	if err != nil {
 		return fmt.Errorf("record %d clicks: %w", len(batch), err)
 	}
-	unique := make(map[visitor]bool, len(counted))
 	for _, c := range counted {
-		unique[visitor{c.RefCode, string(c.VisitorHash)}] = true
+		unique[visitorOf(c.RefCode, c.VisitorHash)] = true
 	}
 	for i, pc := range batch {
-		pc.unique = p.Candidates[i] && unique[visitor{pc.click.ref, string(pc.click.visitor)}]
+		pc.unique = p.Candidates[i] && unique[visitorOf(pc.click.ref, pc.click.visitor)]
 	}
 	return nil
 }
