@@ -32,7 +32,7 @@ const (
 // click is one click to record.
 type click struct {
 	ref, appID, url, referrer string
-	visitor                   []byte
+	visitor                   [sha256.Size]byte // the visitor's hash
 	bot                       bool
 }
 
@@ -144,6 +144,7 @@ type visitor struct {
 	hash [sha256.Size]byte
 }
 
+// visitorOf is the key of a (ref, hash) read back from PostgreSQL.
 func visitorOf(ref string, hash []byte) visitor {
 	v := visitor{ref: ref}
 	copy(v.hash[:], hash)
@@ -179,8 +180,8 @@ func (b *clickBatcher) flush(batch []*pendingClick, buf *batchBuffers) error {
 	first, unique, p := buf.first, buf.unique, &buf.params
 	p.Now, p.WindowStart, p.Day = now, now.Add(-b.window), pgtype.Date{Time: now, Valid: true}
 	for _, pc := range batch {
-		c := pc.click
-		v := visitorOf(c.ref, c.visitor)
+		c := &pc.click
+		v := visitor{c.ref, c.visitor}
 		// Only a (ref, visitor)'s first click in the batch can be unique.
 		candidate := !c.bot && !first[v]
 		if candidate {
@@ -188,7 +189,7 @@ func (b *clickBatcher) flush(batch []*pendingClick, buf *batchBuffers) error {
 		}
 		p.RefCodes = append(p.RefCodes, c.ref)
 		p.AppIds = append(p.AppIds, c.appID)
-		p.VisitorHashes = append(p.VisitorHashes, c.visitor)
+		p.VisitorHashes = append(p.VisitorHashes, c.visitor[:])
 		p.IsBots = append(p.IsBots, c.bot)
 		p.Urls = append(p.Urls, c.url)
 		p.Referrers = append(p.Referrers, c.referrer)
@@ -202,7 +203,7 @@ func (b *clickBatcher) flush(batch []*pendingClick, buf *batchBuffers) error {
 		unique[visitorOf(c.RefCode, c.VisitorHash)] = true
 	}
 	for i, pc := range batch {
-		pc.unique = p.Candidates[i] && unique[visitorOf(pc.click.ref, pc.click.visitor)]
+		pc.unique = p.Candidates[i] && unique[visitor{pc.click.ref, pc.click.visitor}]
 	}
 	return nil
 }

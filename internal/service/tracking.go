@@ -60,11 +60,11 @@ func (s *Service) Click(ctx context.Context, in ClickInput) (ClickResult, error)
 	if visitor == "" {
 		visitor = in.ClientIP + "\x00" + in.UserAgent
 	}
-	sum := sha256.Sum256([]byte(row.App.ID + "\x00" + visitor))
+	hash := sha256.Sum256([]byte(row.App.ID + "\x00" + visitor))
 	// Crawlers' and link previewers' hits are kept raw but are not clicks.
 	res := ClickResult{Bot: botua.Is(in.UserAgent), CookieDays: row.App.CookieDays}
 	res.Unique, err = s.clicks.add(ctx, click{
-		ref: row.RefCode.Code, appID: row.App.ID, visitor: sum[:], bot: res.Bot,
+		ref: row.RefCode.Code, appID: row.App.ID, visitor: hash, bot: res.Bot,
 		url: clip(in.URL, maxURLLen), referrer: clip(in.Referrer, maxURLLen),
 	})
 	if err != nil {
