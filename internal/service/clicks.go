@@ -97,7 +97,8 @@ func (b *clickBatcher) add(ctx context.Context, c click) (bool, error) {
 func (b *clickBatcher) run() {
 	defer b.wg.Done()
 	batch := make([]*pendingClick, 0, clickBatchMax)
-	var buf batchBuffers // reused from batch to batch: this goroutine's alone
+	// Reused from batch to batch: this goroutine's alone.
+	buf := batchBuffers{first: map[visitor]bool{}, unique: map[visitor]bool{}}
 	for {
 		select {
 		case p := <-b.in:
@@ -163,9 +164,6 @@ func (buf *batchBuffers) reset() {
 	p := &buf.params
 	p.RefCodes, p.AppIds, p.Urls, p.Referrers = p.RefCodes[:0], p.AppIds[:0], p.Urls[:0], p.Referrers[:0]
 	p.VisitorHashes, p.IsBots, p.Candidates = p.VisitorHashes[:0], p.IsBots[:0], p.Candidates[:0]
-	if buf.first == nil {
-		buf.first, buf.unique = map[visitor]bool{}, map[visitor]bool{}
-	}
 	clear(buf.first)
 	clear(buf.unique)
 }
