@@ -90,11 +90,13 @@ test: tools check
 
 # Fuzz every JSON endpoint and the Stripe webhook (no panic, no 5xx, no money
 # moved by a refused request; the corpus lives in api/testdata/fuzz), and the
-# bot matcher against its pattern.
+# click's fast body decoder and the bot matcher against encoding/json and the
+# pattern they stand in for.
 FUZZTIME ?= 5m
 fuzz: tools
 	$(GO) test -run='^$$' -fuzz=FuzzTrackEndpoints -fuzztime=$(FUZZTIME) ./api
 	$(GO) test -run='^$$' -fuzz=FuzzStripeWebhook -fuzztime=$(FUZZTIME) ./api
+	$(GO) test -run='^$$' -fuzz=FuzzClickBody -fuzztime=$(FUZZTIME) ./api
 	$(GO) test -run='^$$' -fuzz=FuzzAgreesWithPattern -fuzztime=$(FUZZTIME) ./internal/botua
 
 # The fault suite at length: 3000 conversions and refunds in flight through

@@ -104,6 +104,12 @@ func readBody(c *gin.Context) ([]byte, error) {
 // bind decodes a JSON body; unknown fields are ignored (PRODUCT.md). A body
 // that is not JSON, or a field of the wrong type, is a 400 that says which.
 func bind(c *gin.Context, v any) bool {
+	return bindWith(c, func(body []byte) error { return json.Unmarshal(body, v) })
+}
+
+// bindWith is bind with the body decoded by decode, which answers as
+// encoding/json does (decodeClick).
+func bindWith(c *gin.Context, decode func([]byte) error) bool {
 	body, err := readBody(c)
 	if err != nil {
 		fail(c, err)
@@ -113,7 +119,7 @@ func bind(c *gin.Context, v any) bool {
 		fail(c, badRequest("invalid_json", "the request body must be a JSON object"))
 		return false
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := decode(body); err != nil {
 		msg := "the request body is not valid JSON"
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {

@@ -19,7 +19,7 @@ type clickRequest struct {
 
 func (s *server) trackClick(c *gin.Context) {
 	var req clickRequest
-	if !bind(c, &req) || !s.limitRef(c, req.Ref) {
+	if !bindWith(c, func(body []byte) error { return decodeClick(body, &req) }) || !s.limitRef(c, req.Ref) {
 		return
 	}
 	res, err := s.svc.Click(c.Request.Context(), service.ClickInput{
