@@ -36,19 +36,33 @@ type click struct {
 	bot                       bool
 }
 
-type pendingClick struct {
-	click  click
-	queued time.Time
-	unique bool // set by the writer before done
-	done   chan error
+// A clickBatch is the clicks one statement records. Its clicks wait on
+// one signal: the writer closes done when the batch is committed, or has
+// failed, which wakes them all; there is no channel per click.
+type clickBatch struct {
+	clicks []click
+	queued []time.Time // when each click came
+	unique []bool      // each click's answer; with err, set before done is closed
+	err    error
+	done   chan struct{}
 }
+
+// clickQueueMax is how many batches may wait for the writer, the last of
+// them taking clicks; a click that finds them all full waits for room, so
+// at most clickQueueMax*clickBatchMax clicks are held in memory.
+const clickQueueMax = 8
 
 type clickBatcher struct {
 	q      *db.Queries
 	window time.Duration
-	in     chan *pendingClick
-	stop   chan struct{}
-	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	queue   []*clickBatch // waiting for the writer, oldest first; the last one takes clicks
+	room    chan struct{} // closed when the writer takes a batch from a full queue
+	stopped bool
+	kick    chan struct{} // one token: a batch is waiting
+	stop    chan struct{} // closed by close
+	wg      sync.WaitGroup
 
 	batches, clicks, flushNanos atomic.Int64 // for ClickWriterStats
 	metrics                     atomic.Pointer[metrics.Metrics]
@@ -67,7 +81,7 @@ func (s *Service) ClickWriterStats() ClickWriterStats {
 }
 
 func newClickBatcher(q *db.Queries, window time.Duration) *clickBatcher {
-	b := &clickBatcher{q: q, window: window, in: make(chan *pendingClick, 8*clickBatchMax), stop: make(chan struct{})}
+	b := &clickBatcher{q: q, window: window, room: make(chan struct{}), kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range clickWriters {
 		b.wg.Add(1)
 		go b.run()
@@ -75,67 +89,111 @@ func newClickBatcher(q *db.Queries, window time.Duration) *clickBatcher {
 	return b
 }
 
+var errClickWriterStopped = errors.New("click writer stopped")
+
 // add queues a click and waits until it is committed; it says whether the
 // click counted as unique.
 func (b *clickBatcher) add(ctx context.Context, c click) (bool, error) {
-	p := &pendingClick{click: c, queued: time.Now(), done: make(chan error, 1)}
+	now := time.Now()
+	b.mu.Lock()
+	for {
+		if b.stopped {
+			b.mu.Unlock()
+			return false, errClickWriterStopped
+		}
+		n := len(b.queue)
+		if n > 0 && len(b.queue[n-1].clicks) < clickBatchMax {
+			break
+		}
+		if n < clickQueueMax {
+			b.queue = append(b.queue, &clickBatch{done: make(chan struct{})})
+			break
+		}
+		room := b.room
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		b.mu.Lock()
+	}
+	batch := b.queue[len(b.queue)-1]
+	i := len(batch.clicks)
+	batch.clicks = append(batch.clicks, c)
+	batch.queued = append(batch.queued, now)
+	b.mu.Unlock()
 	select {
-	case b.in <- p:
-	case <-b.stop:
-		return false, errors.New("click writer stopped")
-	case <-ctx.Done():
-		return false, ctx.Err()
+	case b.kick <- struct{}{}:
+	default: // the writer has been told already
 	}
 	select {
-	case err := <-p.done:
-		return p.unique, err // written by the writer before it sent on done
+	case <-batch.done:
+		return batch.unique[i], batch.err
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return false, ctx.Err() // the click is still written with its batch
 	}
+}
+
+// take hands the writer the oldest batch waiting, or nil and whether the
+// batcher is stopped.
+func (b *clickBatcher) take() (*clickBatch, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) == 0 {
+		return nil, b.stopped
+	}
+	batch := b.queue[0]
+	if len(b.queue) == clickQueueMax {
+		close(b.room)
+		b.room = make(chan struct{})
+	}
+	n := copy(b.queue, b.queue[1:])
+	b.queue[n] = nil
+	b.queue = b.queue[:n]
+	return batch, false
 }
 
 func (b *clickBatcher) run() {
 	defer b.wg.Done()
-	batch := make([]*pendingClick, 0, clickBatchMax)
 	// Reused from batch to batch: this goroutine's alone.
 	buf := batchBuffers{first: map[visitor]bool{}, unique: map[visitor]bool{}}
 	for {
-		select {
-		case p := <-b.in:
-			batch = append(batch[:0], p)
-		case <-b.stop:
-			return
-		}
-	collect: // everything already waiting, without waiting for more
-		for len(batch) < clickBatchMax {
-			select {
-			case p := <-b.in:
-				batch = append(batch, p)
-			default:
-				break collect
+		batch, stopped := b.take()
+		if batch == nil {
+			if stopped {
+				return
 			}
+			select {
+			case <-b.kick:
+			case <-b.stop:
+			}
+			continue
 		}
 		start := time.Now()
 		if m := b.metrics.Load(); m != nil {
 			buf.waits = buf.waits[:0]
-			for _, p := range batch {
-				buf.waits = append(buf.waits, start.Sub(p.queued))
+			for _, q := range batch.queued {
+				buf.waits = append(buf.waits, start.Sub(q))
 			}
-			m.ClickBatch(len(batch), buf.waits)
+			m.ClickBatch(len(batch.clicks), buf.waits)
 		}
-		err := b.flush(batch, &buf)
+		batch.err = b.flush(batch, &buf)
 		b.flushNanos.Add(int64(time.Since(start)))
 		b.batches.Add(1)
-		b.clicks.Add(int64(len(batch)))
-		for _, p := range batch {
-			p.done <- err
-		}
+		b.clicks.Add(int64(len(batch.clicks)))
+		close(batch.done)
 	}
 }
 
-// close stops taking clicks once the batches in hand are written.
+// close stops taking clicks and returns once every click taken is written.
 func (b *clickBatcher) close() {
-	close(b.stop)
+	b.mu.Lock()
+	if !b.stopped {
+		b.stopped = true
+		close(b.stop)
+	}
+	b.mu.Unlock()
 	b.wg.Wait()
 }
 
@@ -168,17 +226,17 @@ func (buf *batchBuffers) reset() {
 	clear(buf.unique)
 }
 
-// flush records one batch. Every click of a batch has the batch's time, so
-// they share a day and a dedupe window.
-func (b *clickBatcher) flush(batch []*pendingClick, buf *batchBuffers) error {
+// flush records one batch and sets its clicks' answers. Every click of a
+// batch has the batch's time, so they share a day and a dedupe window.
+func (b *clickBatcher) flush(batch *clickBatch, buf *batchBuffers) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	buf.reset()
 	first, unique, p := buf.first, buf.unique, &buf.params
 	p.Now, p.WindowStart, p.Day = now, now.Add(-b.window), pgtype.Date{Time: now, Valid: true}
-	for _, pc := range batch {
-		c := &pc.click
+	for i := range batch.clicks {
+		c := &batch.clicks[i]
 		v := visitor{c.ref, c.visitor}
 		// Only a (ref, visitor)'s first click in the batch can be unique.
 		candidate := !c.bot && !first[v]
@@ -193,15 +251,17 @@ func (b *clickBatcher) flush(batch []*pendingClick, buf *batchBuffers) error {
 		p.Referrers = append(p.Referrers, c.referrer)
 		p.Candidates = append(p.Candidates, candidate)
 	}
+	batch.unique = make([]bool, len(batch.clicks))
 	counted, err := b.q.RecordClicks(ctx, *p)
 	if err != nil {
-		return fmt.Errorf("record %d clicks: %w", len(batch), err)
+		return fmt.Errorf("record %d clicks: %w", len(batch.clicks), err)
 	}
 	for _, c := range counted {
 		unique[visitorOf(c.RefCode, c.VisitorHash)] = true
 	}
-	for i, pc := range batch {
-		pc.unique = p.Candidates[i] && unique[visitor{pc.click.ref, pc.click.visitor}]
+	for i := range batch.clicks {
+		c := &batch.clicks[i]
+		batch.unique[i] = p.Candidates[i] && unique[visitor{c.ref, c.visitor}]
 	}
 	return nil
 }
