@@ -10,7 +10,7 @@ TEMPORAL_SERVER := $(BIN)/temporal-server
 export TEMPORAL_CLI := $(TEMPORAL)
 export STRIPE_MOCK
 
-.PHONY: all tools build dev demo test test-long fuzz chaos bench check generate check-generated fmt clean chromium temporal-server prod-local
+.PHONY: all tools build dev demo test test-long fuzz chaos bench check generate check-generated fmt clean chromium wrk temporal-server prod-local
 
 all: build
 
@@ -23,6 +23,14 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's wrk, the clicks benchmark's load generator in its own process, so
+# that make bench reports each process's CPU per click (generator, API,
+# PostgreSQL).
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing Debian's wrk for the clicks benchmark"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 
 # Temporal CLI v1.5.1 (dev server 1.29.1 with the UI), built apart from the
 # app's module so that it does not pin the SDK.
@@ -111,8 +119,8 @@ chaos: tools
 # (about 5-8 minutes); 92 minutes in all on 2026-11-25.
 # One part: go run ./bench -only reads. The full Temporal server on PostgreSQL
 # (-only holds -temporal full) needs make temporal-server.
-bench: tools
-	$(GO) run ./bench
+bench: tools wrk
+	$(GO) run ./bench -generator wrk
 
 # The production shape end to end (the guide's flow through separate api and
 # worker processes on the full Temporal server), then the money properties

@@ -3,10 +3,18 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// allocsNow is how many heap objects this process has allocated so far.
+func allocsNow() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
 
 // cpuNow is the CPU time (user + system) used so far by this process and
 // by the PostgreSQL server's processes, read from /proc. A backend that
@@ -51,10 +59,11 @@ func procCPU(path string, children bool) time.Duration {
 	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
-// cpuSpent is the CPU a side spent, per request it answered.
+// cpuSpent is the CPU a side spent, per request it answered, and the heap
+// objects the bench process allocated.
 type cpuSpent struct {
 	self, postgres, generator time.Duration // in all
-	requests                  uint64
+	allocs, requests          uint64
 }
 
 func (c cpuSpent) String() string {
@@ -68,5 +77,6 @@ func (c cpuSpent) String() string {
 	} else {
 		s += " (generator + API)"
 	}
-	return s + ", " + strconv.FormatFloat(per(c.postgres), 'f', 0, 64) + " µs PostgreSQL"
+	s += ", " + strconv.FormatFloat(per(c.postgres), 'f', 0, 64) + " µs PostgreSQL"
+	return s + "; " + strconv.FormatFloat(float64(c.allocs)/float64(c.requests), 'f', 1, 64) + " heap allocations in the bench process"
 }

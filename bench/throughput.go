@@ -186,12 +186,13 @@ func clickRounds(ctx context.Context, d *testenv.Database, svc *service.Service,
 				name, url = systemName, sysURL+mix.path
 			}
 			self0, pg0 := cpuNow()
+			allocs0 := allocsNow()
 			r, err := load(name, url)
 			if err != nil {
 				return err
 			}
 			self1, pg1 := cpuNow()
-			spent := cpuSpent{self: self1 - self0, postgres: pg1 - pg0, generator: r.generatorCPU, requests: r.ok}
+			spent := cpuSpent{self: self1 - self0, postgres: pg1 - pg0, generator: r.generatorCPU, allocs: allocsNow() - allocs0, requests: r.ok}
 			if name == ceilingName {
 				ceiling, ceilingCPU = append(ceiling, r), append(ceilingCPU, spent)
 			} else {
