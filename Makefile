@@ -111,7 +111,7 @@ fuzz: tools
 # five rounds of SIGKILLed workers and APIs and restarted Temporal and
 # PostgreSQL (make test runs a short form).
 chaos: tools
-	$(GO) test -count=1 -timeout 60m -v -run "MoneySurvivesCrashes|PayoutsSurviveCrashes" ./chaos -chaos.conversions=3000 -chaos.rounds=5 -chaos.clients=32
+	$(GO) test -count=1 -timeout 60m -v -run "MoneySurvivesCrashes|PayoutsSurviveCrashes|ClicksSurviveCrashes" ./chaos -chaos.conversions=3000 -chaos.rounds=5 -chaos.clients=32
 
 # Benchmarks against the ceiling on this machine, in one run (BENCHMARKS.md):
 # clicks (3 rounds), conversions, 100k holds on the dev server (about 85

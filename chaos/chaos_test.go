@@ -2,8 +2,9 @@
 // refunds in flight through the real binary while its worker and APIs (one
 // without a worker, one with API_WORKER=true) are SIGKILLed, the Temporal dev server and PostgreSQL restarted; afterwards
 // every conversion reaches its final state and the ledger balances to the
-// cent, with nothing lost and nothing doubled. `make test` runs a short
-// form; `make chaos` the long one.
+// cent, with nothing lost and nothing doubled; and that every click
+// answered 202 is stored (clicks_test.go). `make test` runs a short form;
+// `make chaos` the long one.
 package chaos_test
 
 import (
