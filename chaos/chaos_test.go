@@ -17,7 +17,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -70,11 +69,7 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 	// start eagerly and are answered from its own worker.
 	httpAddr2 := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env2 := append(append([]string(nil), env...), "HTTP_ADDR="+httpAddr2, "API_WORKER=true")
-	migrate := exec.Command(bin, "migrate")
-	migrate.Env = append(os.Environ(), env...)
-	if out, err := migrate.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	migrate(t, bin, env)
 
 	temporalOpts := temporaldev.Options{Binary: os.Getenv("TEMPORAL_CLI"), Address: temporalAddr, DBFile: filepath.Join(tmp, "temporal.db")}
 	temporal, err := temporaldev.Start(ctx, temporalOpts)
@@ -123,8 +118,7 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 		go func() {
 			defer runs.Done()
 			for attempt := 0; attempt < 60; attempt++ {
-				cmd := exec.Command(bin, "payouts", "run", "--app", app.App.ID, "--wait", "20s", "--json")
-				cmd.Env = append(os.Environ(), env...)
+				cmd := agentlinks(bin, env, "payouts", "run", "--app", app.App.ID, "--wait", "20s", "--json")
 				if err := cmd.Run(); err == nil {
 					return
 				}
@@ -296,8 +290,7 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 		if i%3 == 2 {
 			args = []string{"payouts", "mark-failed", "--payout", id, "--reason", "bounced"}
 		}
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), env...)
+		cmd := agentlinks(bin, env, args...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
@@ -319,8 +312,7 @@ func TestMoneySurvivesCrashes(t *testing.T) {
 	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) > 0 {
 		t.Fatalf("ledger: %v\n%s", err, strings.Join(bad, "\n"))
 	}
-	verify := exec.Command(bin, "verify-ledger")
-	verify.Env = append(os.Environ(), env...)
+	verify := agentlinks(bin, env, "verify-ledger")
 	if out, err := verify.CombinedOutput(); err != nil || !bytes.HasPrefix(out, []byte("ledger ok")) {
 		t.Fatalf("verify-ledger: %v\n%s", err, out)
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -46,11 +45,7 @@ func TestClicksSurviveCrashes(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	env := []string{"DATABASE_URL=" + dbURL, "TEMPORAL_ADDRESS=" + temporalAddr, "HTTP_ADDR=" + httpAddr,
 		"TASK_QUEUE=clicks-chaos", "RATE_LIMIT_PER_MINUTE=0", "LOG_LEVEL=warn"}
-	migrate := exec.Command(bin, "migrate")
-	migrate.Env = append(os.Environ(), env...)
-	if out, err := migrate.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	migrate(t, bin, env)
 	logs, err := os.Create(filepath.Join(tmp, "agentlinks.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,8 +115,7 @@ func TestPayoutsSurviveCrashes(t *testing.T) {
 	// Kill 1: Stripe charges the app, the worker dies before it hears.
 	charged, releaseCharge := bank.Gate("/v1/payment_intents")
 	transferred, releaseTransfer := bank.Gate("/v1/transfers")
-	run := exec.Command(bin, "payouts", "run", "--app", app.App.ID, "--json")
-	run.Env = append(os.Environ(), env...)
+	run := agentlinks(bin, env, "payouts", "run", "--app", app.App.ID, "--json")
 	out, err := run.CombinedOutput()
 	if err != nil {
 		t.Fatalf("payouts run: %v\n%s", err, out)
@@ -185,8 +183,7 @@ func TestPayoutsSurviveCrashes(t *testing.T) {
 	if bad, err := ledger.Check(ctx, q); err != nil || len(bad) > 0 {
 		t.Fatalf("ledger: %v\n%s", err, strings.Join(bad, "\n"))
 	}
-	verify := exec.Command(bin, "verify-ledger")
-	verify.Env = append(os.Environ(), env...)
+	verify := agentlinks(bin, env, "verify-ledger")
 	if out, err := verify.CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "ledger ok") {
 		t.Fatalf("verify-ledger: %v\n%s", err, out)
 	}

@@ -175,3 +175,18 @@ func buildAgentlinks(t *testing.T, dir string) string {
 	}
 	return bin
 }
+
+// agentlinks is a command of the suite's binary with the suite's environment.
+func agentlinks(bin string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// migrate applies the migrations to the suite's database.
+func migrate(t *testing.T, bin string, env []string) {
+	t.Helper()
+	if out, err := agentlinks(bin, env, "migrate").CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+}
