@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -151,9 +152,8 @@ func plainString(body []byte, i int) (s []byte, next int, ok bool) {
 }
 
 // plainKey says whether an unknown key cannot match one of the click's
-// fields in encoding/json's case-insensitive matching: a key of ASCII
-// letters, digits and underscores that differs from every field's name
-// other than by case. (Non-ASCII keys may fold to ASCII, as "ſ" to "s" and
+// fields in encoding/json's case-insensitive matching: an ASCII key that
+// differs from every field's name other than by case. (Non-ASCII keys may fold to ASCII, as "ſ" to "s" and
 // "K" to "k", and go to encoding/json.)
 func plainKey(key []byte) bool {
 	for _, c := range key {
@@ -162,23 +162,7 @@ func plainKey(key []byte) bool {
 		}
 	}
 	for _, name := range [...]string{"ref", "app_id", "url", "referrer", "visitor_id"} {
-		if equalFoldASCII(key, name) {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
+		if bytes.EqualFold(key, []byte(name)) { // ASCII here: folds as encoding/json does
 			return false
 		}
 	}
