@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
@@ -88,7 +86,7 @@ func (f *clickFixture) stored(t *testing.T) (raw, counted, unique int64) {
 	if err := f.d.Pool.QueryRow(ctx, "SELECT count(*) FROM clicks").Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.d.Pool.QueryRow(ctx, "SELECT coalesce(sum(clicks), 0), coalesce(sum(unique_clicks), 0) FROM click_daily").Scan(&counted, &unique); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	if err := f.d.Pool.QueryRow(ctx, "SELECT coalesce(sum(clicks), 0), coalesce(sum(unique_clicks), 0) FROM click_daily").Scan(&counted, &unique); err != nil {
 		t.Fatal(err)
 	}
 	return raw, counted, unique
