@@ -87,10 +87,14 @@ check-generated: $(SQLC)
 fmt:
 	gofmt -w .
 
+# gofmt, vet and generated code; then the repository's own checks
+# (internal/repocheck): no tracked file over 1 MiB outside testdata/ (build
+# output stays out of git), every relative link in the Markdown resolves.
 check: check-generated
 	@out=$$(gofmt -l . | grep -v '^tools/'); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod verify >/dev/null
+	$(GO) test -count=1 ./internal/repocheck
 
 test: tools check
 	$(GO) test -count=1 -timeout 20m ./...
