@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/agentlinks/agentlinks/internal/refusal"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // Dashboard sessions: scs with its PostgreSQL store, a cookie that is

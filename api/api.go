@@ -20,7 +20,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/agentlinks/agentlinks/internal/ratelimit"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // MaxBodyBytes is the largest request body accepted (PRODUCT.md: 16 KiB).

@@ -5,7 +5,7 @@ import (
 	"html/template"
 	"strings"
 
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // A chart over time, drawn on the server as SVG: no script, readable on a

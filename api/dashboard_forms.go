@@ -12,7 +12,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/refusal"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // The owner's forms that change a program: its settings, and moving a

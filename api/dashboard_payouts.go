@@ -14,7 +14,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/refusal"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // The payouts of the dashboard: the owner's payouts tab (settings, the

@@ -12,7 +12,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/api"
 	"github.com/agentlinks/agentlinks/internal/conversion"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // The package's API runs with the worker in its process: a conversion is

@@ -25,10 +25,10 @@ import (
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/metrics"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 	"github.com/agentlinks/agentlinks/internal/webhook"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/worker/workertest"
 )
 

@@ -20,7 +20,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/refusal"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/web"
 )
 

@@ -6,7 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/agentlinks/agentlinks/internal/payout"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // The payouts API, with the app's secret key: a creator's payouts, the

@@ -13,8 +13,8 @@ import (
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/payout"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // platformEvent is an event of the platform account itself (no account).

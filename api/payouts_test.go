@@ -12,8 +12,8 @@ import (
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // payoutProgram is an app paying through Stripe, its creators with ready

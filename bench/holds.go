@@ -23,9 +23,9 @@ import (
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 

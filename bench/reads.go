@@ -19,8 +19,8 @@ import (
 	"github.com/agentlinks/agentlinks/db/migrations"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 

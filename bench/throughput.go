@@ -24,8 +24,8 @@ import (
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/worker"
 	"github.com/agentlinks/agentlinks/workflows"
 )

@@ -19,9 +19,9 @@ import (
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/temporaldev"
 	"github.com/agentlinks/agentlinks/internal/testenv"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/workflows"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/agentlinks/agentlinks/internal/config"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // stdin is where users create reads the password; tests replace it.

@@ -10,7 +10,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/payout"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 // The operator's payout commands: runs now, their payouts, manual

@@ -14,7 +14,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
+	"github.com/agentlinks/agentlinks/service"
 )
 
 func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {

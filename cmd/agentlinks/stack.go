@@ -32,9 +32,9 @@ import (
 	"github.com/agentlinks/agentlinks/internal/conversion"
 	"github.com/agentlinks/agentlinks/internal/ledger"
 	"github.com/agentlinks/agentlinks/internal/metrics"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/internal/webhook"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/worker"
 	"github.com/agentlinks/agentlinks/workflows"
 )

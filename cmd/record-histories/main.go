@@ -37,10 +37,10 @@ import (
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
-	"github.com/agentlinks/agentlinks/internal/service"
 	"github.com/agentlinks/agentlinks/internal/stripeapi"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 	agwebhook "github.com/agentlinks/agentlinks/internal/webhook"
+	"github.com/agentlinks/agentlinks/service"
 	"github.com/agentlinks/agentlinks/worker/workertest"
 	"github.com/agentlinks/agentlinks/workflows"
 )

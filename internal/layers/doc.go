@@ -3,5 +3,6 @@
 //
 //	cmd → api, worker → service → workflows → activities → db
 //
-// with the pure packages under internal/ below them all.
+// with the pure packages under internal/ below them all: nothing under
+// internal/ imports api, service, workflows, activities, worker or cmd.
 package layers
