@@ -54,7 +54,7 @@ func TestDevStackEndToEnd(t *testing.T) {
 	base := "http://" + httpAddr
 	waitReady(t, base, done)
 
-	// Operator commands, as the README shows them.
+	// Operator commands, as docs/integrating.md shows them.
 	var app struct{ AppID, SecretKey string }
 	cli(t, ctx, &app, "apps", "create", "--name", "Demo", "--commission-percent", "30", "--hold-period", "5s", "--json")
 	var creator struct{ CreatorID, Ref string }

@@ -75,7 +75,7 @@ func (s Stripe) ConnectBaseURL() string {
 	return s.ConnectBase
 }
 
-// WorkerSizing sizes the Temporal worker on purpose (see README,
+// WorkerSizing sizes the Temporal worker on purpose (see docs/operating.md,
 // "Sizing the worker"): its memory is bounded by the sticky cache, not by
 // how many conversions are on hold.
 type WorkerSizing struct {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,27 @@ func TestAPIWorker(t *testing.T) {
 	t.Setenv("API_WORKER", "sometimes")
 	if _, err := FromEnv(); err == nil || !strings.Contains(err.Error(), "API_WORKER") {
 		t.Fatalf("API_WORKER=sometimes: want an error naming the setting, got %v", err)
+	}
+}
+
+// Every variable the binary reads is in the configuration table operators
+// read (docs/operating.md), so that a new setting cannot ship unexplained.
+func TestEveryVariableIsDocumented(t *testing.T) {
+	src, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../docs/operating.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{4,})"`).FindAllStringSubmatch(string(src), -1)
+	if len(vars) < 20 {
+		t.Fatalf("found %d variables in config.go", len(vars))
+	}
+	for _, v := range vars {
+		if !strings.Contains(string(doc), "| `"+v[1]+"`") && !strings.Contains(string(doc), ", `"+v[1]+"`") {
+			t.Errorf("%s is read by the binary but not in docs/operating.md's configuration table", v[1])
+		}
 	}
 }

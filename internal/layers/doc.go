@@ -1,5 +1,5 @@
 // Package layers holds no code: its test checks that the packages depend
-// on each other in one direction (README, "How it works"):
+// on each other in one direction (docs/how-it-works.md, "The layers"):
 //
 //	cmd → api, worker → service → workflows → activities → db
 //

@@ -27,10 +27,11 @@ import (
 // download for good.
 const MaxFileBytes = 1 << 20
 
-// Tracked lists the files git tracks under root, relative to it, with '/'
-// separators.
-func Tracked(root string) ([]string, error) {
-	cmd := exec.Command("git", "ls-files", "-z")
+// Files lists the files git tracks under root, and those it would add (new
+// and not ignored), so that a file is checked before it is committed;
+// relative to root, with '/' separators.
+func Files(root string) ([]string, error) {
+	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	cmd.Dir = root
 	out, err := cmd.Output()
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 const root = "../.."
 
 func TestNoLargeFileIsTracked(t *testing.T) {
-	files, err := repocheck.Tracked(root)
+	files, err := repocheck.Files(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +52,31 @@ func TestLargeFindsBigFilesOutsideTestdata(t *testing.T) {
 	want := []string{"prod-local (1048577 bytes)", "api/mytestdata/big (2097152 bytes)"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Large = %q, want %q", got, want)
+	}
+}
+
+func TestEveryRelativeLinkResolves(t *testing.T) {
+	files, err := repocheck.Files(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fixtures below break links on purpose.
+	files = slices.DeleteFunc(files, func(f string) bool { return strings.Contains(f, "testdata/") })
+	var md int
+	for _, f := range files {
+		if strings.HasSuffix(f, ".md") {
+			md++
+		}
+	}
+	if md < 2 {
+		t.Fatalf("found %d Markdown files among %d tracked", md, len(files))
+	}
+	broken, err := repocheck.BrokenLinks(root, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range broken {
+		t.Error(b)
 	}
 }
 
