@@ -286,6 +286,7 @@ func (s *server) changePassword(c *gin.Context) {
 var notices = map[string]string{
 	"password":             "Your password is changed. Other sessions are signed out.",
 	"app":                  "Your app is ready. Copy its secret key now: it is shown only once.",
+	"key":                  "A new key is made. Copy it now: it is shown only once.",
 	"key_revoked":          "The key is revoked: calls with it are refused from now on.",
 	"stripe_connected":     "Stripe is connected: paid invoices of referred customers are credited.",
 	"stripe_disconnect":    "Stripe is disconnected.",

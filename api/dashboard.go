@@ -29,7 +29,7 @@ func (s *server) dashboardRoutes(r *gin.Engine) {
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/dashboard") })
 	d := r.Group("/", limitBody(MaxBodyBytes), s.session, s.sameOrigin)
 	d.GET("/signup", s.maybeSignedIn, s.signupPage)
-	d.POST("/signup", s.signup)
+	d.POST("/signup", s.once, s.signup)
 	d.GET("/login", s.loginPage)
 	d.POST("/login", s.login)
 	d.POST("/logout", s.logout)
@@ -41,7 +41,7 @@ func (s *server) dashboardRoutes(r *gin.Engine) {
 	in.GET("/account", s.accountPage)
 	in.POST("/account/password", s.changePassword)
 	in.GET("/apps/new", s.newAppPage)
-	in.POST("/apps", s.createApp)
+	in.POST("/apps", s.once, s.createApp)
 	in.GET("/apps/:app_id", s.appPage)
 	in.GET("/apps/:app_id/setup", s.setupPage)
 	in.GET("/apps/:app_id/export/conversions.csv", s.exportConversions)
@@ -49,7 +49,7 @@ func (s *server) dashboardRoutes(r *gin.Engine) {
 	in.POST("/apps/:app_id/customers/move", s.moveCustomer)
 	in.GET("/operator", s.operatorPage)
 	in.POST("/apps/:app_id/settings", s.saveSettings)
-	in.POST("/apps/:app_id/keys", s.createKey)
+	in.POST("/apps/:app_id/keys", s.once, s.createKey)
 	in.POST("/apps/:app_id/keys/:key_id/revoke", s.revokeKey)
 	in.POST("/apps/:app_id/stripe/connect", s.connectStripe)
 	in.POST("/apps/:app_id/stripe/disconnect", s.disconnectStripe)
@@ -117,7 +117,19 @@ func (s *server) createApp(c *gin.Context) {
 		again(err)
 		return
 	}
-	s.showApp(c, created.App.ID, created.SecretKey, notices["app"])
+	s.showNewKey(c, created.App.ID, created.SecretKey, "app", "")
+}
+
+// showNewKey sends the browser to the app's setup page, which shows the
+// secret key just made once: a reload of it shows only the key's prefix
+// and makes nothing.
+func (s *server) showNewKey(c *gin.Context, appID, key, notice, anchor string) {
+	reveal, err := s.svc.KeepSecretForPage(c.Request.Context(), account(c).ID, appID, key)
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/apps/"+appID+"/setup?notice="+notice+"&key="+reveal+anchor)
 }
 
 // appPage is the program's overview: totals and charts over 7, 30 or 90
@@ -145,7 +157,13 @@ func (s *server) appPage(c *gin.Context) {
 const problemKey = "agentlinks.problem"
 
 func (s *server) setupPage(c *gin.Context) {
-	s.showApp(c, c.Param("app_id"), "", notices[c.Query("notice")])
+	appID := c.Param("app_id")
+	newKey, err := s.svc.RevealSecret(c.Request.Context(), account(c).ID, appID, c.Query("key"))
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	s.showApp(c, appID, newKey, notices[c.Query("notice")])
 }
 
 // showApp renders an app's page; newKey, when set, is a secret key just
@@ -193,7 +211,7 @@ func (s *server) createKey(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
-	s.showApp(c, c.Param("app_id"), key, "")
+	s.showNewKey(c, c.Param("app_id"), key, "key", "#keys")
 }
 
 func (s *server) revokeKey(c *gin.Context) {

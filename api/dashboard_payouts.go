@@ -26,7 +26,7 @@ func (s *server) payoutRoutes(in *gin.RouterGroup) {
 	in.POST("/apps/:app_id/payouts/settings", s.savePayoutSettings)
 	in.POST("/apps/:app_id/payouts/payment-method", s.setupPaymentMethod)
 	in.GET("/apps/:app_id/payouts/payment-method/done", s.paymentMethodDone)
-	in.POST("/apps/:app_id/payouts/run", s.runPayoutsNow)
+	in.POST("/apps/:app_id/payouts/run", s.once, s.runPayoutsNow)
 	in.POST("/apps/:app_id/payouts/runs/:run_id/confirm", s.decideRun(true))
 	in.POST("/apps/:app_id/payouts/runs/:run_id/cancel", s.decideRun(false))
 	in.GET("/apps/:app_id/payouts/runs/:run_id/export.csv", s.exportRun)
@@ -36,7 +36,7 @@ func (s *server) payoutRoutes(in *gin.RouterGroup) {
 	in.GET("/payout-account/refresh", s.payoutOnboard) // Stripe's refresh_url: a new link
 	in.GET("/payout-account/return", s.payoutReturn)
 	in.POST("/payout-account/dashboard", s.payoutDashboard)
-	in.POST("/programs/:app_id/cash-out", s.cashOut)
+	in.POST("/programs/:app_id/cash-out", s.once, s.cashOut)
 }
 
 // schedules are the choices the settings form offers.

@@ -5,17 +5,20 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agentlinks/agentlinks/db"
+	"github.com/agentlinks/agentlinks/internal/ids"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/testenv"
 )
@@ -45,6 +48,11 @@ func (b *browserish) do(method, path string, form url.Values, headers ...string)
 	b.t.Helper()
 	var body io.Reader
 	if form != nil {
+		// A form the page rendered carries its one-time token.
+		if method == "POST" && !form.Has("form_token") {
+			form = maps.Clone(form)
+			form.Set("form_token", ids.FormToken())
+		}
 		body = strings.NewReader(form.Encode())
 	}
 	req, _ := http.NewRequest(method, srv.URL+path, body)
@@ -74,13 +82,18 @@ var appIDIn = regexp.MustCompile(`/apps/(app_[a-z0-9]+)`)
 var keyIn = regexp.MustCompile(`value="(sk_[a-z0-9]+)"`)
 
 // createApp creates an app on the dashboard; it returns its id and the key
-// shown once.
+// shown once, on the page the form sends the browser to.
 func (b *browserish) createApp(name string) (string, string) {
 	b.t.Helper()
-	status, body, _ := b.do("POST", "/apps", url.Values{"name": {name}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}})
-	m, k := appIDIn.FindStringSubmatch(body), keyIn.FindStringSubmatch(body)
-	if status != 200 || m == nil || k == nil {
-		b.t.Fatalf("create app: %d %s", status, body)
+	status, body, h := b.do("POST", "/apps", url.Values{"name": {name}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}})
+	m := appIDIn.FindStringSubmatch(h.Get("Location"))
+	if status != 303 || m == nil {
+		b.t.Fatalf("create app: %d %s %s", status, h.Get("Location"), body)
+	}
+	status, body, _ = b.do("GET", h.Get("Location"), nil)
+	k := keyIn.FindStringSubmatch(body)
+	if status != 200 || k == nil {
+		b.t.Fatalf("the new app's page: %d %s", status, body)
 	}
 	return m[1], k[1]
 }
@@ -206,7 +219,7 @@ func TestDashboardRefusesCrossSiteForms(t *testing.T) {
 	}
 	// The same form from the dashboard itself works.
 	if status, _, _ := owner.do("POST", "/apps", url.Values{"name": {"Mine"}, "commission_percent": {"10"}, "hold_days": {"0"}, "cookie_days": {"60"}},
-		"Sec-Fetch-Site", "same-origin"); status != 200 {
+		"Sec-Fetch-Site", "same-origin"); status != 303 {
 		t.Fatalf("a same-origin form: %d", status)
 	}
 }
@@ -465,5 +478,74 @@ func TestCreatorSeesReversalsWithTheirReason(t *testing.T) {
 	// The same program's owner page is not the creator's.
 	if status, _, _ := creator.do("GET", "/apps/"+appID, nil); status != 404 {
 		t.Fatalf("the creator opened the owner's page: %d", status)
+	}
+}
+
+// A form that creates something, posted twice with its token (a double
+// click, a reload that resends it), creates one thing: every post is sent
+// to the first one's page. A refused post lets the token go, so the
+// corrected form can be sent; a post without a token is refused.
+func TestDashboardFormPostedTwiceCreatesOnce(t *testing.T) {
+	owner := newPerson(t)
+	owner.signUp()
+	form := url.Values{"name": {"Twice"}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}, "form_token": {ids.FormToken()}}
+	var wg sync.WaitGroup
+	locations := make([]string, 5)
+	for i := range locations {
+		wg.Go(func() {
+			status, _, h := owner.do("POST", "/apps", form)
+			if status != 303 {
+				t.Errorf("post %d: %d", i, status)
+			}
+			locations[i] = h.Get("Location")
+		})
+	}
+	wg.Wait()
+	if n := ownedApps(t, owner.email); n != 1 {
+		t.Fatalf("the form posted 5 times at once made %d apps", n)
+	}
+	for _, l := range locations[1:] {
+		if l != locations[0] || !strings.Contains(l, "/setup?notice=app&key=rv_") {
+			t.Fatalf("the posts were sent to %q", locations)
+		}
+	}
+	// The page shows the key once: a reload shows its prefix only.
+	_, first, _ := owner.do("GET", locations[0], nil)
+	_, again, _ := owner.do("GET", locations[0], nil)
+	if keyIn.FindStringSubmatch(first) == nil || keyIn.FindStringSubmatch(again) != nil {
+		t.Fatalf("the new key is shown on the first view of the page, and only there: %v %v", keyIn.FindStringSubmatch(first), keyIn.FindStringSubmatch(again))
+	}
+	// Sent again later, the same form still leads there and makes nothing.
+	if status, _, h := owner.do("POST", "/apps", form); status != 303 || h.Get("Location") != locations[0] || ownedApps(t, owner.email) != 1 {
+		t.Fatalf("the form sent again: %d %s, %d apps", status, h.Get("Location"), ownedApps(t, owner.email))
+	}
+
+	// Refused (a bad percent), the token is let go: the corrected form,
+	// with the same token, creates the app.
+	bad := url.Values{"name": {"Second"}, "commission_percent": {"lots"}, "hold_days": {"14"}, "cookie_days": {"60"}, "form_token": {ids.FormToken()}}
+	if status, body, _ := owner.do("POST", "/apps", bad); status != 422 || !strings.Contains(body, "is not a percent") {
+		t.Fatalf("a bad percent: %d", status)
+	}
+	bad.Set("commission_percent", "20")
+	if status, _, _ := owner.do("POST", "/apps", bad); status != 303 || ownedApps(t, owner.email) != 2 {
+		t.Fatalf("the corrected form: %d, %d apps", status, ownedApps(t, owner.email))
+	}
+	// A post without a token (an out-of-date page) is refused with what to do.
+	status, body, _ := owner.do("POST", "/apps", url.Values{"name": {"Old"}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}, "form_token": {""}})
+	if status != 422 || !strings.Contains(body, "reload the page") || ownedApps(t, owner.email) != 2 {
+		t.Fatalf("a form without its token: %d, %d apps", status, ownedApps(t, owner.email))
+	}
+
+	// The same for a new key: two posts, one key, shown once.
+	appID := appIDIn.FindStringSubmatch(locations[0])[1]
+	keyForm := url.Values{"form_token": {ids.FormToken()}}
+	for range 2 {
+		if status, _, h := owner.do("POST", "/apps/"+appID+"/keys", keyForm); status != 303 || !strings.Contains(h.Get("Location"), "/apps/"+appID+"/setup") {
+			t.Fatalf("a new key: %d %s", status, h.Get("Location"))
+		}
+	}
+	var keys int
+	if err := database.Pool.QueryRow(context.Background(), "SELECT count(*) FROM api_keys WHERE app_id = $1", appID).Scan(&keys); err != nil || keys != 2 {
+		t.Fatalf("the app has %d keys after one new key posted twice (%v)", keys, err)
 	}
 }

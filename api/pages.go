@@ -18,6 +18,7 @@ import (
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
 	"github.com/agentlinks/agentlinks/internal/conversion"
+	"github.com/agentlinks/agentlinks/internal/ids"
 	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 	"github.com/agentlinks/agentlinks/service"
@@ -47,6 +48,7 @@ func newPages(temporalUI, namespace string) *pages {
 			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
 		},
 		"amount":          commission.Decimal,
+		"formToken":       ids.FormToken,
 		"upper":           strings.ToUpper,
 		"activityChart":   activityChart,
 		"creatorEarnings": creatorEarningsChart,

@@ -52,7 +52,7 @@ func (s *server) rotateWebhook(c *gin.Context) {
 
 func (s *server) webhookRoutes(in *gin.RouterGroup) {
 	in.GET("/apps/:app_id/webhooks", s.webhooksPage)
-	in.POST("/apps/:app_id/webhooks", s.addWebhook)
+	in.POST("/apps/:app_id/webhooks", s.once, s.addWebhook)
 	in.POST("/apps/:app_id/webhooks/:webhook_id/delete", s.removeWebhook)
 	in.POST("/apps/:app_id/webhooks/:webhook_id/rotate", s.rotateWebhookSecret)
 	in.POST("/apps/:app_id/webhooks/deliveries/:delivery_id/resend", s.resendWebhook)

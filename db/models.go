@@ -156,6 +156,12 @@ type CreatorBalance struct {
 	InPayoutCents  int64
 }
 
+type FormPost struct {
+	Token     string
+	Location  *string
+	CreatedAt time.Time
+}
+
 type Installation struct {
 	ID        string
 	One       bool
@@ -293,6 +299,14 @@ type Refund struct {
 	Clawback           bool
 	CreatedAt          time.Time
 	CreatorID          string
+}
+
+type SecretReveal struct {
+	ID        string
+	UserID    string
+	AppID     string
+	Secret    string
+	CreatedAt time.Time
 }
 
 type Session struct {

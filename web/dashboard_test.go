@@ -161,6 +161,15 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	if !strings.HasPrefix(appID, "app_") || !strings.Contains(snippet, apiURL+"/agentlinks.js") {
 		t.Fatalf("the install snippet: %s", snippet)
 	}
+	// A reload of the page the form led to makes no second app and shows
+	// the key no more (post/redirect/get; the key is shown once).
+	do(t, owner, chromedp.Reload(), chromedp.WaitVisible(`#snippet`))
+	if apps, err := db.New(stack.DB.Pool).ListOwnedApps(context.Background(), ownerID(t, ownerEmail)); err != nil || len(apps) != 1 {
+		t.Fatalf("after a reload the owner has %d apps (%v)", len(apps), err)
+	}
+	if has(owner, `#new-key`) {
+		t.Fatal("the secret key is shown again after a reload")
+	}
 	// A few seconds' hold, so that the release is seen here (the form
 	// takes whole days).
 	if _, err := stack.DB.Pool.Exec(context.Background(), "UPDATE apps SET hold_seconds = 4 WHERE id = $1", appID); err != nil {

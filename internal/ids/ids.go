@@ -71,3 +71,9 @@ func random(n int) string {
 	}
 	return enc.EncodeToString(b)
 }
+
+// FormToken returns a one-time token for a dashboard form (128 random
+// bits, 26 characters).
+func FormToken() string {
+	return random(16)
+}
