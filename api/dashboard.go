@@ -201,7 +201,7 @@ func (s *server) showAppWith(c *gin.Context, appID, newKey, notice, problem stri
 	}
 	s.render(c, status, "app_setup", page{Title: app.Name + " · Setup", Notice: notice, Error: problem, Data: map[string]any{
 		"Tab": "setup", "App": app, "Keys": st.Keys, "NewKey": newKey, "Snippet": snippet, "Curl": curl,
-		"JoinURL": base + "/join/" + app.ID,
+		"JoinURL": base + "/join/" + app.ID, "StripeConnectOn": s.svc.StripeConnectEnabled() == nil,
 	}})
 }
 
@@ -236,7 +236,9 @@ func (s *server) connectStripe(c *gin.Context) {
 	}
 	u, err := s.svc.StripeConnectURL(app.ID)
 	if err != nil {
-		s.failPage(c, refusal.Invalid("stripe_not_configured", "Stripe Connect is not configured on this AgentLinks: %v", err))
+		// Said on the setup page, where the owner was (the button is
+		// shown disabled when Stripe is off).
+		s.showAppWith(c, app.ID, "", "", "Stripe is not set up on this AgentLinks, so Stripe cannot be connected yet: "+err.Error()+".")
 		return
 	}
 	c.Redirect(http.StatusSeeOther, u)

@@ -58,7 +58,7 @@ func (s *server) payoutsPage(c *gin.Context) {
 		opts = append(append(opts[:0:0], opts...), struct{ Value, Label string }{cur, pg.Schedule.Describe()})
 	}
 	s.render(c, status, "app_payouts", page{Title: pg.App.Name + " · Payouts", Notice: notices[c.Query("notice")], Error: problem,
-		Data: map[string]any{"Tab": "payouts", "App": pg.App, "Page": pg, "Schedules": opts, "StripeOn": s.svc.StripeWebhookEnabled() == nil}})
+		Data: map[string]any{"Tab": "payouts", "App": pg.App, "Page": pg, "Schedules": opts, "StripeOn": s.svc.StripePayoutsEnabled() == nil}})
 }
 
 func hasSchedule(v string) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 )
@@ -99,6 +100,9 @@ func (s *Service) CreateOwnedApp(ctx context.Context, accountID string, in progr
 		return programs.CreatedApp{}, err
 	}
 	in.Name, in.OwnerID = settings.Name, accountID
+	if s.StripePayoutsEnabled() != nil {
+		in.PayoutMode = payout.ModeManual
+	}
 	return programs.CreateApp(ctx, s.Pool, in)
 }
 

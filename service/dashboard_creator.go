@@ -97,8 +97,8 @@ type Membership struct {
 type CreatorView struct {
 	Memberships   []Membership
 	PayoutAccount PayoutAccount
-	// NeedsPayoutAccount: a program pays through Stripe, so the account
-	// card is shown.
+	// NeedsPayoutAccount: a program pays through Stripe (and Stripe is
+	// configured), so the account card is shown.
 	NeedsPayoutAccount bool
 }
 
@@ -118,6 +118,8 @@ func (s *Service) Creator(ctx context.Context, accountID string) (CreatorView, e
 	for _, m := range v.Memberships {
 		v.NeedsPayoutAccount = v.NeedsPayoutAccount || m.App.PayoutMode == payout.ModeStripe
 	}
+	// Without Stripe nobody can set up a payout account.
+	v.NeedsPayoutAccount = v.NeedsPayoutAccount && s.StripePayoutsEnabled() == nil
 	return v, nil
 }
 

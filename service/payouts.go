@@ -60,6 +60,11 @@ func (s *Service) SetPayoutSettings(ctx context.Context, appID string, in Payout
 	if err != nil {
 		return cur, err
 	}
+	if in.Mode == payout.ModeStripe && cur.PayoutMode != payout.ModeStripe {
+		if err := s.StripePayoutsEnabled(); err != nil {
+			return db.App{}, refusal.Invalid("stripe_not_configured", "Paying creators through Stripe needs Stripe, which this AgentLinks is not configured for (its operator sets STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET): pay them yourself until then.")
+		}
+	}
 	// Temporal holds the schedule: asked only when it changes (the worker
 	// puts every stored schedule back at start, EnsurePayoutSchedules).
 	if cur.PayoutSchedule != in.Schedule {

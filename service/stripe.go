@@ -54,6 +54,17 @@ func (s *Service) StripeConnectEnabled() error {
 	return nil
 }
 
+// StripePayoutsEnabled says whether programs can pay their creators
+// through Stripe: charging the owner's card and transferring to each
+// creator's Express account, whose state arrives as events. Without it a
+// new program pays its creators itself (manual payouts).
+func (s *Service) StripePayoutsEnabled() error {
+	if !s.Stripe.PayoutsOn() {
+		return fmt.Errorf("%w: set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET to pay creators through Stripe", ErrStripeOff)
+	}
+	return nil
+}
+
 // ErrBadSignature is a webhook delivery that is not from Stripe, or too old.
 var ErrBadSignature = errors.New("bad stripe signature")
 

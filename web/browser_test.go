@@ -40,6 +40,9 @@ import (
 var (
 	stack    *workertest.Stack
 	apiURL   string
+	// plainURL is a second API on the same database and Temporal, with
+	// Stripe not configured: AgentLinks as `make dev` runs it.
+	plainURL string
 	requests = &requestLog{}
 	browser  context.Context
 	bank     *testenv.StripeBank
@@ -102,6 +105,21 @@ func run(m *testing.M) int {
 	apiSrv := &httptest.Server{Listener: l, Config: &http.Server{Handler: requests.wrap(h)}}
 	apiSrv.Start()
 	defer apiSrv.Close()
+
+	plainL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	plainURL = "http://" + plainL.Addr().String()
+	plain := service.New(stack.DB.Pool, stack.Workflows(), time.Hour)
+	defer plain.Close()
+	plain.Webhooks = svc.Webhooks
+	go plain.ListenForChanges(listenCtx, stack.DB.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	plainSrv := &httptest.Server{Listener: plainL, Config: &http.Server{Handler: api.New(api.Deps{Service: plain,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PublicURL: plainURL})}}
+	plainSrv.Start()
+	defer plainSrv.Close()
 
 	chrome, err := chromiumPath()
 	if err != nil {

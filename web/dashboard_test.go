@@ -110,7 +110,7 @@ func at(t *testing.T, ctx context.Context, path string) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		loc, err := chromedp.Run(ctx, chromedp.Location())
-		if err == nil && strings.HasPrefix(strings.TrimPrefix(loc, apiURL), path) {
+		if u, perr := url.Parse(loc); err == nil && perr == nil && strings.HasPrefix(u.RequestURI(), path) {
 			return
 		}
 		if time.Now().After(deadline) {

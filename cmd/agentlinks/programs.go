@@ -13,6 +13,7 @@ import (
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/config"
+	"github.com/agentlinks/agentlinks/internal/payout"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/service"
 )
@@ -43,9 +44,15 @@ func appsCreate(ctx context.Context, cfg config.Config, args []string, stdout io
 			}
 			ownerID = u.ID
 		}
+		// Without Stripe a program pays its creators itself (the flag may
+		// still choose, and is checked when applied below).
+		mode := ""
+		if !cfg.Stripe.PayoutsOn() {
+			mode = payout.ModeManual
+		}
 		created, err := programs.CreateApp(ctx, pool, programs.NewApp{
 			Name: *name, CommissionBPS: bps, Hold: *hold, Currency: *currency,
-			CookieDays: int32(*cookieDays), KeylessConversions: *keyless, OwnerID: ownerID,
+			CookieDays: int32(*cookieDays), KeylessConversions: *keyless, OwnerID: ownerID, PayoutMode: mode,
 		})
 		if err != nil {
 			return err

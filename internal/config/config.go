@@ -67,6 +67,10 @@ type Stripe struct {
 // event workflow started without one uses.
 const DefaultStripeParkAfter = time.Hour
 
+// PayoutsOn says whether creators can be paid through Stripe: charges and
+// transfers need the key, and payout accounts' state arrives as events.
+func (s Stripe) PayoutsOn() bool { return s.SecretKey != "" && s.WebhookSecret != "" }
+
 // ConnectBaseURL is where Connect's OAuth screens are.
 func (s Stripe) ConnectBaseURL() string {
 	if s.ConnectBase == "" {

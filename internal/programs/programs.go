@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentlinks/agentlinks/db"
 	"github.com/agentlinks/agentlinks/internal/ids"
+	"github.com/agentlinks/agentlinks/internal/payout"
 )
 
 // DefaultHold is the refund window of PRODUCT.md: 14 days.
@@ -31,6 +32,9 @@ type NewApp struct {
 	CookieDays         int32  // default 60
 	KeylessConversions bool
 	OwnerID            string // the account that owns it; "" for none (operator-made)
+	// PayoutMode is how creators are paid: payout.ModeStripe (the default)
+	// or payout.ModeManual, the default where Stripe is not configured.
+	PayoutMode string
 }
 
 // CreatedApp is a new app with its first secret key, shown this once.
@@ -53,6 +57,9 @@ func CreateApp(ctx context.Context, pool *pgxpool.Pool, in NewApp) (CreatedApp, 
 	if in.CookieDays == 0 {
 		in.CookieDays = 60
 	}
+	if in.PayoutMode == "" {
+		in.PayoutMode = payout.ModeStripe
+	}
 	var out CreatedApp
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
@@ -65,6 +72,7 @@ func CreateApp(ctx context.Context, pool *pgxpool.Pool, in NewApp) (CreatedApp, 
 			CookieDays:         in.CookieDays,
 			KeylessConversions: in.KeylessConversions,
 			OwnerID:            db.OptionalText(in.OwnerID),
+			PayoutMode:         in.PayoutMode,
 		})
 		if err != nil {
 			return fmt.Errorf("create app: %w", err)
