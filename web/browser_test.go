@@ -38,8 +38,8 @@ import (
 // than the API. Chromium resolves *.agentlinks.test to 127.0.0.1, so the
 // shop has a real domain for the cookie: www.shop.agentlinks.test.
 var (
-	stack    *workertest.Stack
-	apiURL   string
+	stack  *workertest.Stack
+	apiURL string
 	// plainURL is a second API on the same database and Temporal, with
 	// Stripe not configured: AgentLinks as `make dev` runs it.
 	plainURL string
