@@ -1,16 +1,13 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 )
@@ -74,47 +71,28 @@ func (s *server) dashboard(c *gin.Context) {
 		Data: map[string]any{"Apps": apps, "Memberships": cv.Memberships, "PayoutAccount": cv.PayoutAccount, "NeedsPayoutAccount": cv.NeedsPayoutAccount}})
 }
 
-type appForm struct {
-	Name, Percent        string
-	HoldDays, CookieDays string
-}
-
 func (s *server) newAppPage(c *gin.Context) {
-	s.render(c, http.StatusOK, "app_new", page{Title: "Create an app",
-		Data: map[string]any{"Form": appForm{Percent: "30", HoldDays: "14", CookieDays: "60"}}})
+	s.render(c, http.StatusOK, "app_new", page{Title: "Create an app", Data: map[string]any{"Form": newProgramForm()}})
 }
 
+// createApp makes an app from the create form: its name, commission,
+// hold, cookie window and minimum payout.
 func (s *server) createApp(c *gin.Context) {
-	f := appForm{Name: c.PostForm("name"), Percent: c.PostForm("commission_percent"),
-		HoldDays: c.PostForm("hold_days"), CookieDays: c.PostForm("cookie_days")}
-	again := func(err error) {
-		var re *refusal.Error
-		if errors.As(err, &re) {
-			s.render(c, statusOf[re.Kind], "app_new", page{Title: "Create an app", Error: re.Message, Data: map[string]any{"Form": f}})
-			return
-		}
+	f := postedProgramForm(c)
+	settings, err := f.settings()
+	var created programs.CreatedApp
+	if err == nil {
+		created, err = s.svc.CreateOwnedApp(c.Request.Context(), account(c).ID, programs.NewApp{
+			Name: settings.Name, CommissionBPS: settings.CommissionBPS, Hold: settings.Hold, CookieDays: settings.CookieDays,
+			MinPayoutCents: &settings.MinPayoutCents,
+		})
+	}
+	if refusedForm(&f, err) {
+		s.render(c, http.StatusUnprocessableEntity, "app_new", page{Title: "Create an app", Data: map[string]any{"Form": f}})
+		return
+	}
+	if err != nil {
 		s.failPage(c, err)
-	}
-	bps, err := commission.ParsePercent(strings.TrimSpace(f.Percent))
-	if err != nil {
-		again(refusal.Invalid("invalid_commission", "the commission percent %q is not a percent: %v", f.Percent, err))
-		return
-	}
-	hold, err := strconv.Atoi(strings.TrimSpace(f.HoldDays))
-	if err != nil {
-		again(refusal.Invalid("invalid_hold", "the hold period is a whole number of days"))
-		return
-	}
-	cookie, err := strconv.Atoi(strings.TrimSpace(f.CookieDays))
-	if err != nil {
-		again(refusal.Invalid("invalid_cookie_days", "the cookie window is a whole number of days"))
-		return
-	}
-	created, err := s.svc.CreateOwnedApp(c.Request.Context(), account(c).ID, programs.NewApp{
-		Name: f.Name, CommissionBPS: bps, Hold: time.Duration(hold) * 24 * time.Hour, CookieDays: int32(cookie),
-	})
-	if err != nil {
-		again(err)
 		return
 	}
 	s.showNewKey(c, created.App.ID, created.SecretKey, "app", "")
@@ -163,17 +141,18 @@ func (s *server) setupPage(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
-	s.showApp(c, appID, newKey, notices[c.Query("notice")])
+	s.showSetup(c, appID, setupView{newKey: newKey, notice: notices[c.Query("notice")]})
 }
 
-// showApp renders an app's page; newKey, when set, is a secret key just
-// made, shown this once.
-func (s *server) showApp(c *gin.Context, appID, newKey, notice string) {
-	s.showAppWith(c, appID, newKey, notice, "")
+// setupView is what the setup page shows besides the app: a secret key
+// just made (shown this once), a notice, a refusal, and the settings form
+// as posted when it was refused (else the app's own).
+type setupView struct {
+	newKey, notice, problem string
+	form                    *programForm
 }
 
-// showAppWith is showApp with an error to show (a refused settings form).
-func (s *server) showAppWith(c *gin.Context, appID, newKey, notice, problem string) {
+func (s *server) showSetup(c *gin.Context, appID string, v setupView) {
 	st, err := s.svc.ProgramSetup(c.Request.Context(), account(c).ID, appID)
 	if err != nil {
 		s.failPage(c, err)
@@ -184,7 +163,7 @@ func (s *server) showAppWith(c *gin.Context, appID, newKey, notice, problem stri
 		ref = "REF_CODE" // nobody has joined yet
 	}
 	base := strings.TrimRight(s.publicURL, "/")
-	key := newKey
+	key := v.newKey
 	if key == "" {
 		key = "sk_…"
 	}
@@ -196,12 +175,16 @@ func (s *server) showAppWith(c *gin.Context, appID, newKey, notice, problem stri
   -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
   -d '{"ref":"%s","user_id":"usr_123","amount_cents":10000,"transaction_id":"ch_123"}'`, base, key, ref)
 	status := http.StatusOK
-	if problem != "" {
+	form := programFormOf(app)
+	if v.form != nil {
+		form, status = *v.form, http.StatusUnprocessableEntity
+	}
+	if v.problem != "" {
 		status = http.StatusUnprocessableEntity
 	}
-	s.render(c, status, "app_setup", page{Title: app.Name + " · Setup", Notice: notice, Error: problem, Data: map[string]any{
-		"Tab": "setup", "App": app, "Keys": st.Keys, "NewKey": newKey, "Snippet": snippet, "Curl": curl,
-		"JoinURL": base + "/join/" + app.ID, "StripeConnectOn": s.svc.StripeConnectEnabled() == nil,
+	s.render(c, status, "app_setup", page{Title: app.Name + " · Setup", Notice: v.notice, Error: v.problem, Data: map[string]any{
+		"Tab": "setup", "App": app, "Keys": st.Keys, "NewKey": v.newKey, "Snippet": snippet, "Curl": curl,
+		"JoinURL": base + "/join/" + app.ID, "StripeConnectOn": s.svc.StripeConnectEnabled() == nil, "Form": form,
 	}})
 }
 
@@ -238,7 +221,7 @@ func (s *server) connectStripe(c *gin.Context) {
 	if err != nil {
 		// Said on the setup page, where the owner was (the button is
 		// shown disabled when Stripe is off).
-		s.showAppWith(c, app.ID, "", "", "Stripe is not set up on this AgentLinks, so Stripe cannot be connected yet: "+err.Error()+".")
+		s.showSetup(c, app.ID, setupView{problem: "Stripe is not set up on this AgentLinks, so Stripe cannot be connected yet: " + err.Error() + "."})
 		return
 	}
 	c.Redirect(http.StatusSeeOther, u)

@@ -85,7 +85,7 @@ var keyIn = regexp.MustCompile(`value="(sk_[a-z0-9]+)"`)
 // shown once, on the page the form sends the browser to.
 func (b *browserish) createApp(name string) (string, string) {
 	b.t.Helper()
-	status, body, h := b.do("POST", "/apps", url.Values{"name": {name}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}})
+	status, body, h := b.do("POST", "/apps", url.Values{"name": {name}, "commission_percent": {"30"}, "hold_amount": {"14"}, "hold_unit": {"days"}, "cookie_days": {"60"}, "min_payout": {"50"}})
 	m := appIDIn.FindStringSubmatch(h.Get("Location"))
 	if status != 303 || m == nil {
 		b.t.Fatalf("create app: %d %s %s", status, h.Get("Location"), body)
@@ -209,7 +209,7 @@ func TestDashboardRefusesCrossSiteForms(t *testing.T) {
 		{"Sec-Fetch-Site", "cross-site"},
 		{"Origin", "https://evil.example"},
 	} {
-		status, _, _ := owner.do("POST", "/apps", url.Values{"name": {"Evil"}, "commission_percent": {"90"}, "hold_days": {"0"}, "cookie_days": {"60"}}, h...)
+		status, _, _ := owner.do("POST", "/apps", url.Values{"name": {"Evil"}, "commission_percent": {"90"}, "hold_amount": {"0"}, "hold_unit": {"days"}, "cookie_days": {"60"}, "min_payout": {"50"}}, h...)
 		if status != 403 {
 			t.Errorf("a form posted with %s: %s answered %d", h[0], h[1], status)
 		}
@@ -218,7 +218,7 @@ func TestDashboardRefusesCrossSiteForms(t *testing.T) {
 		t.Fatal("a cross-site form post created an app")
 	}
 	// The same form from the dashboard itself works.
-	if status, _, _ := owner.do("POST", "/apps", url.Values{"name": {"Mine"}, "commission_percent": {"10"}, "hold_days": {"0"}, "cookie_days": {"60"}},
+	if status, _, _ := owner.do("POST", "/apps", url.Values{"name": {"Mine"}, "commission_percent": {"10"}, "hold_amount": {"0"}, "hold_unit": {"days"}, "cookie_days": {"60"}, "min_payout": {"50"}},
 		"Sec-Fetch-Site", "same-origin"); status != 303 {
 		t.Fatalf("a same-origin form: %d", status)
 	}
@@ -400,7 +400,7 @@ func TestDashboardExportsCSV(t *testing.T) {
 		t.Errorf("another owner moved a customer: %d", status)
 	}
 	if status, _, _ := other.do("POST", "/apps/"+appID+"/settings", url.Values{"name": {"Stolen"}, "commission_percent": {"99"},
-		"hold_days": {"0"}, "cookie_days": {"1"}, "min_payout": {"0"}}); status != 404 {
+		"hold_amount": {"0"}, "hold_unit": {"days"}, "cookie_days": {"1"}, "min_payout": {"0"}}); status != 404 {
 		t.Errorf("another owner changed the settings: %d", status)
 	}
 	if app, _ := db.New(database.Pool).GetApp(context.Background(), appID); app.Name != "Export" || app.CommissionBps != 3000 {
@@ -413,7 +413,7 @@ func TestDashboardSettingsAndOperatorPage(t *testing.T) {
 	owner.signUp()
 	appID, _ := owner.createApp("Settings")
 	status, body, _ := owner.do("POST", "/apps/"+appID+"/settings", url.Values{"name": {"Renamed"}, "commission_percent": {"12.5"},
-		"hold_days": {"30"}, "cookie_days": {"90"}, "min_payout": {"25.50"}, "allowed_origins": {"https://Shop.Example.com/\nhttp://localhost:3000"}, "keyless": {"on"}})
+		"hold_amount": {"30"}, "hold_unit": {"days"}, "cookie_days": {"90"}, "min_payout": {"25.50"}, "allowed_origins": {"https://Shop.Example.com/\nhttp://localhost:3000"}, "keyless": {"on"}})
 	if status != 303 {
 		t.Fatalf("save settings: %d %s", status, body)
 	}
@@ -422,17 +422,51 @@ func TestDashboardSettingsAndOperatorPage(t *testing.T) {
 		!app.KeylessConversions || len(app.AllowedOrigins) != 2 || app.AllowedOrigins[0] != "https://shop.example.com" {
 		t.Fatalf("saved settings: %+v", app)
 	}
-	for _, bad := range []url.Values{
-		{"name": {"X"}, "commission_percent": {"120"}, "hold_days": {"1"}, "cookie_days": {"1"}, "min_payout": {"0"}},
-		{"name": {"X"}, "commission_percent": {"10"}, "hold_days": {"1"}, "cookie_days": {"1"}, "min_payout": {"0"}, "allowed_origins": {"shop.example.com/path"}},
-		{"name": {"X"}, "commission_percent": {"10"}, "hold_days": {"1"}, "cookie_days": {"1"}, "min_payout": {"1.234"}},
+	// Refused, the form is shown back as typed, with the whole reason at
+	// the field it is about.
+	for _, bad := range []struct {
+		form         url.Values
+		field, quote string
+	}{
+		{url.Values{"commission_percent": {"120"}}, "commission_percent", "from 0 to 100"},
+		{url.Values{"allowed_origins": {"https://ok.example.com\nshop.example.com/path"}}, "allowed_origins", `&#34;shop.example.com/path&#34;`},
+		{url.Values{"allowed_origins": {"not a url"}}, "allowed_origins", `&#34;not a url&#34;`},
+		{url.Values{"min_payout": {"1.234"}}, "min_payout", `&#34;1.234&#34;`},
+		{url.Values{"hold_amount": {"1.5"}}, "hold", `&#34;1.5&#34; days is not a whole number`},
+		{url.Values{"hold_amount": {"400"}}, "hold", "up to 365 days"},
 	} {
-		if status, body, _ := owner.do("POST", "/apps/"+appID+"/settings", bad); status != 422 || !strings.Contains(body, `class="notice error"`) {
-			t.Errorf("settings %v: want 422 with the reason, got %d", bad, status)
+		form := url.Values{"name": {"Typed name"}, "commission_percent": {"10"}, "hold_amount": {"1"}, "hold_unit": {"days"}, "cookie_days": {"1"}, "min_payout": {"0"}}
+		for k, v := range bad.form {
+			form[k] = v
+		}
+		status, body, _ := owner.do("POST", "/apps/"+appID+"/settings", form)
+		i := strings.Index(body, `name="`+bad.field)
+		if bad.field == "hold" {
+			i = strings.Index(body, `name="hold_amount"`)
+		}
+		errAt := strings.Index(body, `class="field-error"`)
+		if status != 422 || i < 0 || errAt < 0 || !strings.Contains(body[errAt:], bad.quote) {
+			t.Errorf("settings %v: want 422 with %q at the field, got %d", bad.form, bad.quote, status)
+			continue
+		}
+		if !strings.Contains(body, `value="Typed name"`) || (bad.field == "allowed_origins" && !strings.Contains(body, strings.ReplaceAll(bad.form.Get("allowed_origins"), "\n", "\n"))) {
+			t.Errorf("settings %v: the form is not shown back as typed", bad.form)
 		}
 	}
 	if app2, _ := db.New(database.Pool).GetApp(context.Background(), appID); app2.Name != "Renamed" {
 		t.Fatal("refused settings changed the app")
+	}
+	// A hold typed in minutes is kept, and shown back as typed.
+	if status, body, _ := owner.do("POST", "/apps/"+appID+"/settings", url.Values{"name": {"Renamed"}, "commission_percent": {"12.5"},
+		"hold_amount": {"1"}, "hold_unit": {"minutes"}, "cookie_days": {"90"}, "min_payout": {"5"}}); status != 303 {
+		t.Fatalf("a one-minute hold: %d %s", status, body)
+	}
+	if app, _ := db.New(database.Pool).GetApp(context.Background(), appID); app.HoldSeconds != 60 || app.MinPayoutCents != 500 {
+		t.Fatalf("a one-minute hold saved as %d s, minimum %d", app.HoldSeconds, app.MinPayoutCents)
+	}
+	_, setup, _ := owner.do("GET", "/apps/"+appID+"/setup", nil)
+	if !strings.Contains(setup, `name="hold_amount" value="1"`) || !strings.Contains(setup, `<option value="minutes" selected>`) {
+		t.Fatal("the one-minute hold is not shown back as 1 minutes")
 	}
 	// The operator's page is an operator's only.
 	if status, _, _ := owner.do("GET", "/operator", nil); status != 404 {
@@ -488,7 +522,7 @@ func TestCreatorSeesReversalsWithTheirReason(t *testing.T) {
 func TestDashboardFormPostedTwiceCreatesOnce(t *testing.T) {
 	owner := newPerson(t)
 	owner.signUp()
-	form := url.Values{"name": {"Twice"}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}, "form_token": {ids.FormToken()}}
+	form := url.Values{"name": {"Twice"}, "commission_percent": {"30"}, "hold_amount": {"14"}, "hold_unit": {"days"}, "cookie_days": {"60"}, "min_payout": {"50"}, "form_token": {ids.FormToken()}}
 	var wg sync.WaitGroup
 	locations := make([]string, 5)
 	for i := range locations {
@@ -522,7 +556,7 @@ func TestDashboardFormPostedTwiceCreatesOnce(t *testing.T) {
 
 	// Refused (a bad percent), the token is let go: the corrected form,
 	// with the same token, creates the app.
-	bad := url.Values{"name": {"Second"}, "commission_percent": {"lots"}, "hold_days": {"14"}, "cookie_days": {"60"}, "form_token": {ids.FormToken()}}
+	bad := url.Values{"name": {"Second"}, "commission_percent": {"lots"}, "hold_amount": {"14"}, "hold_unit": {"days"}, "cookie_days": {"60"}, "min_payout": {"50"}, "form_token": {ids.FormToken()}}
 	if status, body, _ := owner.do("POST", "/apps", bad); status != 422 || !strings.Contains(body, "is not a percent") {
 		t.Fatalf("a bad percent: %d", status)
 	}
@@ -531,7 +565,7 @@ func TestDashboardFormPostedTwiceCreatesOnce(t *testing.T) {
 		t.Fatalf("the corrected form: %d, %d apps", status, ownedApps(t, owner.email))
 	}
 	// A post without a token (an out-of-date page) is refused with what to do.
-	status, body, _ := owner.do("POST", "/apps", url.Values{"name": {"Old"}, "commission_percent": {"30"}, "hold_days": {"14"}, "cookie_days": {"60"}, "form_token": {""}})
+	status, body, _ := owner.do("POST", "/apps", url.Values{"name": {"Old"}, "commission_percent": {"30"}, "hold_amount": {"14"}, "hold_unit": {"days"}, "cookie_days": {"60"}, "min_payout": {"50"}, "form_token": {""}})
 	if status != 422 || !strings.Contains(body, "reload the page") || ownedApps(t, owner.email) != 2 {
 		t.Fatalf("a form without its token: %d, %d apps", status, ownedApps(t, owner.email))
 	}

@@ -44,9 +44,6 @@ func newPages(temporalUI, namespace string) *pages {
 		"sub":   func(a, b int64) int64 { return a - b },
 		"money": money,
 		"hold":  func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
-		"days": func(secs int64) string {
-			return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.6f", float64(secs)/86400), "0"), ".")
-		},
 		"amount":          commission.Decimal,
 		"formToken":       ids.FormToken,
 		"upper":           strings.ToUpper,
@@ -174,18 +171,16 @@ func money(cents int64, currency string) string {
 	return fmt.Sprintf("%s%s%s.%02d", sign, symbol, whole, cents%100)
 }
 
+// holdText is a hold as people say it: "14 days", "1 minute", "no hold".
 func holdText(d time.Duration) string {
-	switch {
-	case d%(24*time.Hour) == 0 && d > 0:
-		n := d / (24 * time.Hour)
-		if n == 1 {
-			return "1 day"
-		}
-		return fmt.Sprintf("%d days", n)
-	case d == 0:
+	if d == 0 {
 		return "no hold"
 	}
-	return d.String()
+	n, unit := holdParts(d)
+	if n == 1 {
+		unit = strings.TrimSuffix(unit, "s")
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // originOf is scheme://host of a URL, for a CSP source.

@@ -35,8 +35,8 @@ func (q *Queries) CreateAPIKey(ctx context.Context, arg CreateAPIKeyParams) (Api
 }
 
 const createApp = `-- name: CreateApp :one
-INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, owner_id, payout_mode)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, owner_id, payout_mode, min_payout_cents)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, min_payout_cents, allowed_origins, created_at, stripe_account_id, stripe_connected_at, owner_id, payout_mode, payout_auto_confirm, payout_schedule, stripe_customer_id, payment_method_id, payment_method_label
 `
 
@@ -50,6 +50,7 @@ type CreateAppParams struct {
 	KeylessConversions bool
 	OwnerID            *string
 	PayoutMode         string
+	MinPayoutCents     int64
 }
 
 func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, error) {
@@ -63,6 +64,7 @@ func (q *Queries) CreateApp(ctx context.Context, arg CreateAppParams) (App, erro
 		arg.KeylessConversions,
 		arg.OwnerID,
 		arg.PayoutMode,
+		arg.MinPayoutCents,
 	)
 	var i App
 	err := row.Scan(

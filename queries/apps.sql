@@ -1,6 +1,6 @@
 -- name: CreateApp :one
-INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, owner_id, payout_mode)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO apps (id, name, commission_bps, hold_seconds, currency, cookie_days, keyless_conversions, owner_id, payout_mode, min_payout_cents)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *;
 
 -- name: GetApp :one

@@ -95,7 +95,10 @@ func (s *Service) CreateOwnedApp(ctx context.Context, accountID string, in progr
 	if in.CookieDays == 0 {
 		in.CookieDays = 60
 	}
-	settings := AppSettings{Name: in.Name, CommissionBPS: in.CommissionBPS, Hold: in.Hold, CookieDays: in.CookieDays}
+	settings := AppSettings{Name: in.Name, CommissionBPS: in.CommissionBPS, Hold: in.Hold, CookieDays: in.CookieDays, MinPayoutCents: programs.DefaultMinPayoutCents}
+	if in.MinPayoutCents != nil {
+		settings.MinPayoutCents = *in.MinPayoutCents
+	}
 	if err := settings.check(); err != nil {
 		return programs.CreatedApp{}, err
 	}

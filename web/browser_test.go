@@ -372,7 +372,7 @@ func TestRefLinkSetsCookieCountsClickAndSignupCreatesReferral(t *testing.T) {
 
 	// The signup form calls trackSignup.
 	do(t, ctx,
-		chromedp.SendKeys(`#user_id`, "usr_browser"),
+		chromedp.SetValue(`#user_id`, "usr_browser"),
 		chromedp.SendKeys(`#email`, "buyer@example.com"),
 		chromedp.Click(`button[type=submit]`),
 		chromedp.WaitVisible(`#result[data-done]`),
@@ -385,9 +385,13 @@ func TestRefLinkSetsCookieCountsClickAndSignupCreatesReferral(t *testing.T) {
 		t.Fatalf("referral not created from the browser: %+v %v", r, ok)
 	}
 
-	// Keyless app: a purchase in the browser records the conversion.
-	do(t, ctx, chromedp.Navigate(site+"/pricing"), loaded(ctx),
-		chromedp.SetValue(`#user_id`, "usr_browser"),
+	// Keyless app: a purchase in the browser records the conversion. The
+	// shop's pricing page buys as the user who just signed up on it.
+	do(t, ctx, chromedp.Navigate(site+"/pricing"), loaded(ctx))
+	if got := eval[string](t, ctx, `document.getElementById("user_id").value`); got != "usr_browser" {
+		t.Fatalf("the pricing page buys as %q, not the user who signed up", got)
+	}
+	do(t, ctx,
 		chromedp.Click(`#buy`),
 		chromedp.WaitVisible(`#result[data-done]`))
 	if got := eval[string](t, ctx, `document.getElementById("result").textContent`); !strings.Contains(got, `"net_commission_cents":712`) {
@@ -467,7 +471,7 @@ func TestBrowserConversionNeedsKeylessMode(t *testing.T) {
 	}
 	ctx := tab(t)
 	do(t, ctx, chromedp.Navigate(site+"/pricing?ref="+p.ref), loaded(ctx),
-		chromedp.Click(`#buy`), chromedp.WaitVisible(`#result[data-done]`))
+		chromedp.SetValue(`#user_id`, "usr_keyed"), chromedp.Click(`#buy`), chromedp.WaitVisible(`#result[data-done]`))
 	got := eval[string](t, ctx, `document.getElementById("result").textContent`)
 	if !strings.Contains(got, "keyless") || !strings.Contains(got, "backend") {
 		t.Fatalf("the refusal should say why (keyless mode, call from the backend): %s", got)

@@ -142,7 +142,7 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	do(t, owner,
 		chromedp.SendKeys(`input[name=name]`, "Demo Shop"),
 		chromedp.SetValue(`input[name=commission_percent]`, "30"),
-		chromedp.SetValue(`input[name=hold_days]`, "14"),
+		chromedp.SetValue(`input[name=hold_amount]`, "14"),
 		chromedp.Click(`main button[type=submit]`))
 	if err := chromedp.Do(owner, chromedp.WaitVisible(`#new-key`)); err != nil {
 		shot(t, owner, "03-app-created-failed")
@@ -170,8 +170,8 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	if has(owner, `#new-key`) {
 		t.Fatal("the secret key is shown again after a reload")
 	}
-	// A few seconds' hold, so that the release is seen here (the form
-	// takes whole days).
+	// A few seconds' hold, so that the release is seen here (the form takes
+	// minutes at the least; the CLI and this test may set seconds).
 	if _, err := stack.DB.Pool.Exec(context.Background(), "UPDATE apps SET hold_seconds = 4 WHERE id = $1", appID); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	visitor := tab(t)
 	do(t, visitor, chromedp.Navigate(link), loaded(visitor))
 	do(t, visitor, chromedp.Navigate(site+"/signup"), loaded(visitor),
-		chromedp.SendKeys(`#user_id`, "usr_dash"),
+		chromedp.SetValue(`#user_id`, "usr_dash"),
 		chromedp.SendKeys(`#email`, "buyer@example.com"),
 		chromedp.Click(`button[type=submit]`),
 		chromedp.WaitVisible(`#result[data-done]`))

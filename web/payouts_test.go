@@ -26,7 +26,7 @@ func TestDashboardCashOut(t *testing.T) {
 	owner := tabFor(t, 3*time.Minute)
 	stamp := time.Now().UnixNano()
 	ownerEmail := fmt.Sprintf("payouts-owner-%d@example.com", stamp)
-	key, appID := newOwnerApp(t, owner, ownerEmail, "Payout Shop", "30", chromedp.SetValue(`input[name=hold_days]`, "0"))
+	key, appID := newOwnerApp(t, owner, ownerEmail, "Payout Shop", "30", chromedp.SetValue(`input[name=hold_amount]`, "0"))
 	q := db.New(stack.DB.Pool)
 
 	// The payouts tab: no card yet.

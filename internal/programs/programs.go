@@ -20,8 +20,12 @@ import (
 	"github.com/agentlinks/agentlinks/internal/payout"
 )
 
-// DefaultHold is the refund window of PRODUCT.md: 14 days.
+// DefaultHold is the refund window: 14 days.
 const DefaultHold = 14 * 24 * time.Hour
+
+// DefaultMinPayoutCents is the least a creator cashes out unless the
+// program says otherwise: 50.00.
+const DefaultMinPayoutCents = 5000
 
 // NewApp describes an app to create.
 type NewApp struct {
@@ -35,6 +39,9 @@ type NewApp struct {
 	// PayoutMode is how creators are paid: payout.ModeStripe (the default)
 	// or payout.ModeManual, the default where Stripe is not configured.
 	PayoutMode string
+	// MinPayoutCents is the least a creator cashes out; nil is
+	// DefaultMinPayoutCents.
+	MinPayoutCents *int64
 }
 
 // CreatedApp is a new app with its first secret key, shown this once.
@@ -60,6 +67,10 @@ func CreateApp(ctx context.Context, pool *pgxpool.Pool, in NewApp) (CreatedApp, 
 	if in.PayoutMode == "" {
 		in.PayoutMode = payout.ModeStripe
 	}
+	minPayout := int64(DefaultMinPayoutCents)
+	if in.MinPayoutCents != nil {
+		minPayout = *in.MinPayoutCents
+	}
 	var out CreatedApp
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
@@ -73,6 +84,7 @@ func CreateApp(ctx context.Context, pool *pgxpool.Pool, in NewApp) (CreatedApp, 
 			KeylessConversions: in.KeylessConversions,
 			OwnerID:            db.OptionalText(in.OwnerID),
 			PayoutMode:         in.PayoutMode,
+			MinPayoutCents:     minPayout,
 		})
 		if err != nil {
 			return fmt.Errorf("create app: %w", err)
