@@ -41,9 +41,9 @@ func newPages(temporalUI, namespace string) *pages {
 			return map[string]string{payout.TriggerSchedule: "scheduled", payout.TriggerOwner: "started by you",
 				payout.TriggerOperator: "started by AgentLinks", payout.TriggerRequest: "a creator cashed out"}[t]
 		},
-		"sub":   func(a, b int64) int64 { return a - b },
-		"money": money,
-		"hold":  func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
+		"sub":             func(a, b int64) int64 { return a - b },
+		"money":           money,
+		"hold":            func(secs int64) string { return holdText(time.Duration(secs) * time.Second) },
 		"amount":          commission.Decimal,
 		"formToken":       ids.FormToken,
 		"upper":           strings.ToUpper,
