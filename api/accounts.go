@@ -301,7 +301,7 @@ var notices = map[string]string{
 	"run_canceled":         "The run is canceled: every reserved amount is back in the creators' available balances.",
 	"payout_marked":        "The payout is marked.",
 	"payout_account":       "Your payout account is updated.",
-	"cash_out":             "Cash out requested: the program's owner confirms it, then you are paid.",
+	"cash_out":             "Cash out requested: your available balance is reserved for you; the program's owner confirms it, then you are paid.",
 	"webhook_added":        "Endpoint added: verify each delivery's webhook-signature with its secret below.",
 	"webhook_deleted":      "Endpoint deleted: nothing more is sent to it.",
 	"webhook_rotated":      "New secret made: the previous one also signs for 24 hours while you switch.",

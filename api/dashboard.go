@@ -67,7 +67,8 @@ func (s *server) dashboard(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Notice: notices[c.Query("notice")],
+	status, problem := formProblem(c)
+	s.render(c, status, "dashboard", page{Title: "Dashboard", Notice: notices[c.Query("notice")], Error: problem,
 		Data: map[string]any{"Apps": apps, "Memberships": cv.Memberships, "PayoutAccount": cv.PayoutAccount, "NeedsPayoutAccount": cv.NeedsPayoutAccount}})
 }
 

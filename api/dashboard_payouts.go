@@ -148,7 +148,7 @@ func (s *server) paymentMethodDone(c *gin.Context) {
 
 func (s *server) runPayoutsNow(c *gin.Context) {
 	s.ownerAction(c, func(ctx context.Context, app db.App) (string, error) {
-		_, err := s.svc.StartPayoutRun(ctx, app.ID, payout.TriggerOwner)
+		_, err := s.svc.StartPayoutRunNow(ctx, app.ID)
 		return payoutsTab(app, "run_started", ""), err
 	})
 }
@@ -232,7 +232,16 @@ func (s *server) payoutDashboard(c *gin.Context) {
 
 func (s *server) cashOut(c *gin.Context) {
 	appID := c.Param("app_id")
-	if _, err := s.svc.RequestCashOut(c.Request.Context(), account(c).ID, appID); err != nil {
+	_, err := s.svc.RequestCashOut(c.Request.Context(), account(c).ID, appID)
+	// A cash out refused with a reason (below the minimum, nothing left)
+	// is said on the dashboard; a program that is not theirs is a 404.
+	var re *refusal.Error
+	if errors.As(err, &re) && re.Kind != refusal.KindNotFound {
+		c.Set(problemKey, "Not cashed out: "+re.Message+".")
+		s.dashboard(c)
+		return
+	}
+	if err != nil {
 		s.failPage(c, err)
 		return
 	}

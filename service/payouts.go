@@ -131,7 +131,42 @@ func (s *Service) RequestCashOut(ctx context.Context, accountID, appID string) (
 	}
 	in := payout.RunInput{RunID: newRunID(appID, "request-"),
 		AppID: appID, Trigger: payout.TriggerRequest, CreatorID: cr.ID}
-	return in.RunID, s.Workflows.StartPayoutRun(ctx, in)
+	res, err := s.startReservedRun(ctx, in)
+	if err == nil && res.Status == payout.RunEmpty {
+		err = refusal.Conflict("nothing_to_pay", "nothing is left to pay you: another payout run has already reserved what was available")
+	}
+	return in.RunID, err
+}
+
+// reserveWait bounds how long a person's request waits for its run's
+// reservation; a run slower than this goes on, and the page catches up.
+const reserveWait = 10 * time.Second
+
+// startReservedRun starts a run and waits for its reservation, so that the
+// page a person lands on shows it.
+func (s *Service) startReservedRun(ctx context.Context, in payout.RunInput) (payout.RunResult, error) {
+	wctx, cancel := context.WithTimeout(ctx, reserveWait)
+	defer cancel()
+	res, err := s.Workflows.StartReservedPayoutRun(wctx, in)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		// Started, or being started, and slow to reserve: the run goes on
+		// and the page catches up.
+		return payout.RunResult{RunID: in.RunID}, nil
+	}
+	return res, err
+}
+
+// StartPayoutRunNow is StartPayoutRun for an owner at the dashboard: it
+// returns once the run has reserved, so that the page shows the run.
+func (s *Service) StartPayoutRunNow(ctx context.Context, appID string) (string, error) {
+	if _, err := s.Q.GetApp(ctx, appID); errors.Is(err, pgx.ErrNoRows) {
+		return "", appNotFound(appID)
+	} else if err != nil {
+		return "", err
+	}
+	in := payout.RunInput{RunID: newRunID(appID, ""), AppID: appID, Trigger: payout.TriggerOwner}
+	_, err := s.startReservedRun(ctx, in)
+	return in.RunID, err
 }
 
 // DecidePayoutRun is the owner confirming or canceling a run of their app.

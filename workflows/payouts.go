@@ -82,14 +82,26 @@ func PayoutRunWorkflow(ctx workflow.Context, in payout.RunInput) (payout.RunResu
 			return res, err
 		}
 	}
+	// Whoever started the run may wait for its reservation (a creator who
+	// cashes out lands on a page that shows the money reserved). The
+	// handler adds no command, so histories recorded before it replay.
+	reserved := false
+	if err := workflow.SetUpdateHandler(ctx, payout.UpdateReserved, func(ctx workflow.Context) (payout.RunResult, error) {
+		err := workflow.Await(ctx, func() bool { return reserved })
+		return res, err
+	}); err != nil {
+		return res, err
+	}
 	dctx := workflow.WithActivityOptions(ctx, payoutDB)
 	var plan payout.Plan
 	if err := workflow.ExecuteActivity(dctx, acts.ReservePayouts, in).Get(ctx, &plan); err != nil {
 		return res, err
 	}
+	reserved = true
 	if len(plan.Payouts) == 0 {
 		res.Status = payout.RunEmpty
-		return res, nil
+		// Let a waiting reserved update answer before the run ends.
+		return res, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	}
 	if plan.AutoConfirm {
 		decision, confirmed = &payout.Decision{By: "auto"}, true
@@ -188,6 +200,30 @@ func (c Client) StartPayoutRun(ctx context.Context, in payout.RunInput) error {
 		TypedSearchAttributes: temporal.NewSearchAttributes(AppIDKey.ValueSet(in.AppID)),
 	}, payout.RunWorkflow, in)
 	return err
+}
+
+// StartReservedPayoutRun starts a run now and returns once it has
+// reserved what it pays, with its status then (Update-With-Start on the
+// run's reserved update): the page shown next shows the reservation.
+func (c Client) StartReservedPayoutRun(ctx context.Context, in payout.RunInput) (payout.RunResult, error) {
+	var res payout.RunResult
+	op := c.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:        in.RunID,
+		TaskQueue: c.TaskQueue,
+		// The id is new per run; a resend of this call joins the run.
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(AppIDKey.ValueSet(in.AppID)),
+	}, payout.RunWorkflow, in)
+	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: payout.UpdateReserved, WaitForStage: client.WorkflowUpdateStageCompleted}})
+	if err != nil {
+		return res, fmt.Errorf("start payout run %s: %w", in.RunID, err)
+	}
+	if err := h.Get(ctx, &res); err != nil {
+		return res, fmt.Errorf("wait for payout run %s to reserve: %w", in.RunID, err)
+	}
+	return res, nil
 }
 
 // DecideRun sends the owner's confirm or cancel to a run waiting for it

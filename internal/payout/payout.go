@@ -55,6 +55,9 @@ const (
 	PayoutWorkflow = "Payout"
 	UpdateConfirm  = "confirm"
 	UpdateCancel   = "cancel"
+	// UpdateReserved answers once the run has reserved what it pays (its
+	// status then): whoever started the run shows the reservation at once.
+	UpdateReserved = "reserved"
 	QueryStatus    = "status"
 )
 
