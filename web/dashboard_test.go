@@ -71,6 +71,15 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	saveShot(t, name, png)
+	// No page scrolls sideways, at any width: wide tables scroll inside
+	// their card.
+	if wide := eval[string](t, ctx, `(() => { const w = document.documentElement.scrollWidth, v = window.innerWidth;
+		if (w <= v) return "";
+		const over = [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > v + 0.5)
+			.slice(-3).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : "") + " " + Math.round(e.getBoundingClientRect().right) + "px");
+		return w + " px wide in a " + v + " px window: " + over.join(", "); })()`); wide != "" {
+		t.Errorf("%s: the page scrolls sideways: %s", name, wide)
+	}
 }
 
 // saveShot keeps a screenshot with the test's artifacts (or in
