@@ -190,7 +190,39 @@ func (s *server) signup(c *gin.Context) {
 		return
 	}
 	acct, err := s.svc.SignUp(c.Request.Context(), c.PostForm("email"), c.PostForm("password"))
+	if appID := c.PostForm("join"); appID != "" {
+		s.signInToJoin(c, "signup", appID, acct, err)
+		return
+	}
 	s.signIn(c, "signup", "Sign up", acct, err)
+}
+
+// signInToJoin answers a signup or login sent from a program's join page:
+// the account is signed in and joins the program in the same step; a
+// refusal shows the join page again, with the reason, what was typed and
+// the form that fits (an email that has an account is asked to log in).
+func (s *server) signInToJoin(c *gin.Context, mode, appID string, acct service.Account, err error) {
+	ctx := c.Request.Context()
+	var re *refusal.Error
+	if errors.As(err, &re) {
+		msg := re.Message
+		if re.Code == "email_taken" {
+			mode, msg = "login", "You already have an account with this email: log in below to join."
+		}
+		s.joinPageWith(c, appID, msg, mode, c.PostForm("email"), statusOf[re.Kind])
+		return
+	}
+	if err == nil {
+		err = s.startSession(c, acct)
+	}
+	if err == nil {
+		_, err = s.svc.Join(ctx, acct, appID)
+	}
+	if err != nil {
+		s.failPage(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, "/dashboard?notice=joined#program-"+url.PathEscape(appID))
 }
 
 // signIn starts the session of an account just signed up or logged in and
@@ -236,6 +268,10 @@ func (s *server) login(c *gin.Context) {
 		return
 	}
 	acct, err := s.svc.LogIn(c.Request.Context(), email, c.PostForm("password"))
+	if appID := c.PostForm("join"); appID != "" {
+		s.signInToJoin(c, "login", appID, acct, err)
+		return
+	}
 	s.signIn(c, "login", "Log in", acct, err)
 }
 

@@ -241,12 +241,25 @@ func (s *server) disconnectStripe(c *gin.Context) {
 }
 
 func (s *server) joinPage(c *gin.Context) {
-	p, err := s.svc.JoinablePage(c.Request.Context(), c.Param("app_id"))
+	mode := "signup"
+	if c.Query("mode") == "login" {
+		mode = "login"
+	}
+	s.joinPageWith(c, c.Param("app_id"), "", mode, "", http.StatusOK)
+}
+
+// joinPageWith renders a program's join page: for a person signed out, the
+// signup form (mode signup) or the login form (mode login), each of which
+// joins the program in the same step; problem and email are a refused
+// form's reason and what was typed.
+func (s *server) joinPageWith(c *gin.Context, appID, problem, mode, email string, status int) {
+	p, err := s.svc.JoinablePage(c.Request.Context(), appID)
 	if err != nil {
 		s.failPage(c, err)
 		return
 	}
-	s.render(c, http.StatusOK, "join", page{Title: "Join " + p.Name, Data: map[string]any{"Program": p}})
+	s.render(c, status, "join", page{Title: "Join " + p.Name, Error: problem,
+		Data: map[string]any{"Program": p, "Mode": mode, "Email": email}})
 }
 
 func (s *server) join(c *gin.Context) {

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -110,6 +112,11 @@ func (s *server) render(c *gin.Context, status int, name string, p page) {
 	if a, ok := c.Get(accountKey); ok {
 		acct := a.(service.Account)
 		p.Account = &acct
+	}
+	// A refusal's message starts in lower case (it reads well after a
+	// code in the API); on a page it is a sentence.
+	if r, size := utf8.DecodeRuneInString(p.Error); unicode.IsLower(r) {
+		p.Error = string(unicode.ToUpper(r)) + p.Error[size:]
 	}
 	t := s.pages.byName[name]
 	var buf bytes.Buffer

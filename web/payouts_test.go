@@ -253,7 +253,6 @@ func joinProgram(t *testing.T, tab context.Context, appID, email string) string 
 		chromedp.SendKeys(`input[name=email]`, email),
 		chromedp.SendKeys(`input[name=password]`, "creator password"),
 		chromedp.Click(`main button[type=submit]`))
-	do(t, tab, chromedp.WaitVisible(`form[action="/join/`+appID+`"]`), chromedp.Click(`form[action="/join/`+appID+`"] button`))
 	at(t, tab, "/dashboard")
 	ref, err := db.New(stack.DB.Pool).FirstRefCode(context.Background(), appID)
 	if err != nil {
