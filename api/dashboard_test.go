@@ -248,7 +248,7 @@ func TestLoginIsLimitedAndSessionsEnd(t *testing.T) {
 	// Unknown email and wrong password answer alike.
 	other := newPerson(t)
 	_, unknown, _ := other.do("POST", "/login", url.Values{"email": {"nobody-here@example.com"}, "password": {"whatever1"}})
-	if !strings.Contains(unknown, "the email or the password is not right") {
+	if !strings.Contains(unknown, "The email or the password is not right") {
 		t.Fatal("an unknown email is answered differently from a wrong password")
 	}
 
