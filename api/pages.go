@@ -51,7 +51,8 @@ func newPages(temporalUI, namespace string) *pages {
 		"upper":           strings.ToUpper,
 		"activityChart":   activityChart,
 		"creatorEarnings": creatorEarningsChart,
-		"datetime":        func(t time.Time) string { return t.UTC().Format("2 Jan 15:04 UTC") },
+		"datetime":        func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"rfc3339":         func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"rate": func(conversions, clicks int64) string {
 			if clicks == 0 {
 				return "–"

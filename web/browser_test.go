@@ -214,11 +214,17 @@ func shop(t *testing.T, appID, host string) string {
 // shopWithKey is shop whose backend reports purchases with the secret key.
 func shopWithKey(t *testing.T, appID, host, key string) string {
 	t.Helper()
+	return shopOn(t, apiURL, appID, host, key)
+}
+
+// shopOn is shopWithKey for the AgentLinks at api.
+func shopOn(t *testing.T, api, appID, host, key string) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: demosite.Handler(demosite.Config{AppID: appID, APIURL: apiURL, SecretKey: key})}}
+	srv := &httptest.Server{Listener: l, Config: &http.Server{Handler: demosite.Handler(demosite.Config{AppID: appID, APIURL: api, SecretKey: key})}}
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return fmt.Sprintf("http://%s:%d", host, l.Addr().(*net.TCPAddr).Port)
