@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/agentlinks/agentlinks/internal/commission"
 	"github.com/agentlinks/agentlinks/internal/programs"
 	"github.com/agentlinks/agentlinks/internal/refusal"
 )
@@ -125,10 +126,12 @@ func (s *server) appPage(c *gin.Context) {
 		return
 	}
 	actChart, moneyChart := programCharts(o.Stats)
+	// Where the commission goes, on a round sale at this program's rate.
+	example, _ := commission.Compute(10000, o.App.CommissionBps)
 	status, problem := formProblem(c)
 	s.render(c, status, "app", page{Title: o.App.Name, Notice: notices[c.Query("notice")], Error: problem, Data: map[string]any{
 		"Tab": "overview", "App": o.App, "Days": days, "Periods": []int{7, 30, 90}, "Stats": o.Stats,
-		"ActivityChart": actChart, "MoneyChart": moneyChart, "Creators": o.Creators, "Activity": o.Activity,
+		"ActivityChart": actChart, "MoneyChart": moneyChart, "Example": example, "Creators": o.Creators, "Activity": o.Activity,
 	}})
 }
 

@@ -505,7 +505,7 @@ func TestCreatorSeesReversalsWithTheirReason(t *testing.T) {
 	expect(t, call(t, "POST", "/api/track/conversion", key, map[string]any{"ref": ref, "user_id": "usr_buyer", "amount_cents": 10000, "transaction_id": "t_rev"}), 201, "")
 	expect(t, call(t, "POST", "/api/track/refund", key, map[string]any{"ref": ref, "amount_cents": 5000, "transaction_id": "t_rev"}), 200, "")
 	status, body, _ := creator.do("GET", "/dashboard", nil)
-	if status != 200 || !strings.Contains(body, "Taken back or flagged") || !strings.Contains(body, "<td>refund</td>") ||
+	if status != 200 || !strings.Contains(body, "Taken back or flagged") || !strings.Contains(body, `<td data-label="Why">refund</td>`) ||
 		!strings.Contains(body, "flagged: self-referral") || !strings.Contains(body, "$14.25") {
 		t.Fatalf("the creator's reversals: %d\n%s", status, body)
 	}

@@ -623,7 +623,7 @@ func (q *Queries) ProgramCreators(ctx context.Context, arg ProgramCreatorsParams
 }
 
 const recentConversions = `-- name: RecentConversions :many
-SELECT id, ref_code, user_id, status, amount_cents, commission_cents, net_commission_cents,
+SELECT id, ref_code, user_id, status, amount_cents, commission_cents, platform_fee_cents, net_commission_cents,
        refunded_cents, workflow_id, created_at, available_at
 FROM conversions WHERE app_id = $1
 ORDER BY created_at DESC, id DESC
@@ -642,6 +642,7 @@ type RecentConversionsRow struct {
 	Status             string
 	AmountCents        int64
 	CommissionCents    int64
+	PlatformFeeCents   int64
 	NetCommissionCents int64
 	RefundedCents      int64
 	WorkflowID         string
@@ -665,6 +666,7 @@ func (q *Queries) RecentConversions(ctx context.Context, arg RecentConversionsPa
 			&i.Status,
 			&i.AmountCents,
 			&i.CommissionCents,
+			&i.PlatformFeeCents,
 			&i.NetCommissionCents,
 			&i.RefundedCents,
 			&i.WorkflowID,

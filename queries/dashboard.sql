@@ -58,7 +58,7 @@ ORDER BY p.created_at, p.code;
 SELECT count(*) FROM ref_codes WHERE app_id = $1;
 
 -- name: RecentConversions :many
-SELECT id, ref_code, user_id, status, amount_cents, commission_cents, net_commission_cents,
+SELECT id, ref_code, user_id, status, amount_cents, commission_cents, platform_fee_cents, net_commission_cents,
        refunded_cents, workflow_id, created_at, available_at
 FROM conversions WHERE app_id = @app_id
 ORDER BY created_at DESC, id DESC

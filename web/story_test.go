@@ -127,6 +127,17 @@ func story(t *testing.T, width int64) {
 		return textNow(owner, `[data-total=clicks]`) == "1" && textNow(owner, `[data-total=signups]`) == "1" &&
 			textNow(owner, `[data-total=conversions]`) == "1" && textNow(owner, `[data-total=commission]`) == "$7.50"
 	})
+	// Where the $7.50 goes: the fee and the creator's net, and the rule
+	// on a round sale.
+	if fee, net := text(t, owner, `[data-total=fee]`), text(t, owner, `[data-total=net]`); fee != "$0.38" || net != "$7.12" {
+		t.Fatalf("the Overview splits $7.50 into a fee of %s and %s to creators", fee, net)
+	}
+	if ex := text(t, owner, `[data-fee-example]`); !strings.Contains(ex, "On a $100.00 sale at 30%: $30.00 commission, $1.50 AgentLinks fee, $28.50 to the creator") {
+		t.Fatalf("the Overview's fee line: %s", ex)
+	}
+	if fee, net := text(t, owner, `td[data-label=Fee]`), text(t, owner, `td[data-label="Creator gets"]`); fee != "$0.38" || net != "$7.12" {
+		t.Fatalf("the conversion's row: fee %s, creator gets %s", fee, net)
+	}
 	shot(t, owner, name("07-overview"))
 	eventually(t, "the creator sees $7.12 pending", func() bool {
 		do(t, creator, chromedp.Navigate(plainURL+"/dashboard"))
