@@ -583,3 +583,25 @@ func TestDashboardFormPostedTwiceCreatesOnce(t *testing.T) {
 		t.Fatalf("the app has %d keys after one new key posted twice (%v)", keys, err)
 	}
 }
+
+// A common or breached password is refused at signup and at a change,
+// with the reason, and nothing is created.
+func TestWeakPasswordsAreRefused(t *testing.T) {
+	p := newPerson(t)
+	// Two tries: the package's signups share the per-address limit.
+	for _, pw := range []string{"password", strings.Split(p.email, "@")[0]} {
+		status, body, _ := p.do("POST", "/signup", url.Values{"email": {p.email}, "password": {pw}})
+		if status != 422 || !strings.Contains(body, "choose another") {
+			t.Errorf("signup with %q: %d", pw, status)
+		}
+	}
+	var n int
+	if err := database.Pool.QueryRow(context.Background(), "SELECT count(*) FROM users WHERE email = $1", p.email).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("a refused signup made %d accounts (%v)", n, err)
+	}
+	p.signUp()
+	status, body, _ := p.do("POST", "/account/password", url.Values{"current_password": {"correct horse"}, "password": {"sunshine"}})
+	if status != 422 || !strings.Contains(body, "most common") {
+		t.Fatalf("a change to a common password: %d", status)
+	}
+}

@@ -43,9 +43,15 @@ func checkEmail(email string) (string, error) {
 	return email, nil
 }
 
-func checkPassword(pw string) error {
+// checkPassword refuses a password too short or too long (the main rule),
+// or one attackers try first (password.Weak: a common or breached one, or
+// the account's email).
+func checkPassword(pw, email string) error {
 	if len(pw) < password.MinLen || len(pw) > password.MaxLen {
 		return refusal.Invalid("invalid_password", "a password has %d to %d characters", password.MinLen, password.MaxLen)
+	}
+	if why := password.Weak(pw, email); why != "" {
+		return refusal.Invalid("weak_password", "%s: choose another (a few words you will remember make a strong one)", why)
 	}
 	return nil
 }
@@ -62,7 +68,7 @@ func (s *Service) CreateAccount(ctx context.Context, email, pw string, operator 
 	if err != nil {
 		return Account{}, err
 	}
-	if err := checkPassword(pw); err != nil {
+	if err := checkPassword(pw, email); err != nil {
 		return Account{}, err
 	}
 	hash, err := password.Hash(pw)
@@ -122,7 +128,7 @@ func (s *Service) ChangePassword(ctx context.Context, id, current, next string) 
 	if err := password.Check(u.PasswordHash, current); err != nil {
 		return Account{}, refusal.Unauthorized("invalid_login", "the current password is not right")
 	}
-	if err := checkPassword(next); err != nil {
+	if err := checkPassword(next, u.Email); err != nil {
 		return Account{}, err
 	}
 	hash, err := password.Hash(next)

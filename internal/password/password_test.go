@@ -37,3 +37,35 @@ func TestCheckReadsItsParametersFromTheHash(t *testing.T) {
 		t.Fatalf("the dummy hash must match nothing typed: %v", err)
 	}
 }
+
+func TestWeakPasswordsAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		pw      string
+		context []string
+		weak    bool
+	}{
+		{"password", nil, true},
+		{"Password", nil, true},
+		{"12345678", nil, true},
+		{"iloveyou", nil, true},
+		{"trustno1", nil, true},
+		{"baseball", nil, true},
+		{"aaaaaaaaaa", nil, true},
+		{"agentlinks", nil, true},
+		{"AgentLinks2024!", nil, true}, // the name with a year and a mark
+		{"agentlinks1", nil, true},
+		{"jane.doe@example.com", []string{"jane.doe@example.com"}, true},
+		{"jane.doe", []string{"Jane.Doe@example.com"}, true},
+		{"jane.doe99", []string{"jane.doe@example.com"}, true},
+		{"correct horse battery", []string{"jane@example.com"}, false},
+		{"owner password", nil, false},
+		{"kX9#mQ2!vL", nil, false},
+	} {
+		if got := Weak(tc.pw, tc.context...); (got != "") != tc.weak {
+			t.Errorf("Weak(%q, %q) = %q, want weak %v", tc.pw, tc.context, got, tc.weak)
+		}
+	}
+	if n := len(common()); n < 29000 {
+		t.Fatalf("the shipped list has %d passwords", n)
+	}
+}
