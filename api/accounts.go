@@ -259,7 +259,7 @@ func (s *server) loginPage(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, safeNext(c.Query("next")))
 		return
 	}
-	s.render(c, http.StatusOK, "login", page{Title: "Log in", Data: map[string]any{"Next": c.Query("next")}})
+	s.render(c, http.StatusOK, "login", page{Title: "Log in", Notice: notices[c.Query("notice")], Data: map[string]any{"Next": c.Query("next")}})
 }
 
 func (s *server) login(c *gin.Context) {
@@ -303,7 +303,7 @@ func (s *server) logout(c *gin.Context) {
 		s.failPage(c, err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, "/login")
+	c.Redirect(http.StatusSeeOther, "/login?notice=logged_out")
 }
 
 func (s *server) accountPage(c *gin.Context) {
@@ -321,6 +321,7 @@ func (s *server) changePassword(c *gin.Context) {
 // page never shows text from its URL).
 var notices = map[string]string{
 	"password":             "Your password is changed. Other sessions are signed out.",
+	"logged_out":           "You are logged out.",
 	"app":                  "Your app is ready. Copy its secret key now: it is shown only once.",
 	"key":                  "A new key is made. Copy it now: it is shown only once.",
 	"key_revoked":          "The key is revoked: calls with it are refused from now on.",

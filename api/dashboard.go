@@ -25,6 +25,8 @@ func (s *server) dashboardRoutes(r *gin.Engine) {
 		s.pages.static.ServeHTTP(c.Writer, c.Request)
 	})
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusSeeOther, "/dashboard") })
+	// Browsers ask for /favicon.ico on every page that names none.
+	r.GET("/favicon.ico", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg") })
 	d := r.Group("/", limitBody(MaxBodyBytes), s.session, s.sameOrigin)
 	d.GET("/signup", s.maybeSignedIn, s.signupPage)
 	d.POST("/signup", s.once, s.signup)

@@ -275,6 +275,13 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	// Logged out, the dashboard sends to the login page.
 	do(t, owner, chromedp.Click(`form[action="/logout"] button`))
 	at(t, owner, "/login")
+	if n := text(t, owner, `.notice`); n != "You are logged out." {
+		t.Fatalf("after logging out the page says %q", n)
+	}
+	// The page's icon is served (no 404 on every page).
+	if got := eval[string](t, owner, `fetch("/favicon.ico").then(r => r.status + " " + r.headers.get("content-type"))`); got != "200 image/svg+xml" {
+		t.Fatalf("/favicon.ico: %s", got)
+	}
 	shot(t, owner, "11-login")
 }
 

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +36,24 @@ type Server struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
+	out  *quieting
+}
+
+// quieting passes the server's log on until the server is asked to stop:
+// its own components then complain, at length, that it is going away.
+type quieting struct {
+	w     io.Writer
+	quiet atomic.Bool
+	mu    sync.Mutex
+}
+
+func (q *quieting) Write(p []byte) (int, error) {
+	if q.quiet.Load() {
+		return len(p), nil
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.w.Write(p)
 }
 
 // FindBinary returns the temporal CLI to run: $TEMPORAL_CLI, else bin/temporal
@@ -92,12 +112,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	cmd.Stdout, cmd.Stderr = out, out
+	q := &quieting{w: out}
+	cmd.Stdout, cmd.Stderr = q, q
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	s := &Server{cmd: cmd, done: make(chan struct{})}
+	s := &Server{cmd: cmd, done: make(chan struct{}), out: q}
 	go func() { s.err = cmd.Wait(); close(s.done) }()
 	if err := s.waitReady(ctx, o.Address, o.Namespace); err != nil {
 		s.Stop()
@@ -135,6 +156,7 @@ func (s *Server) waitReady(ctx context.Context, addr, namespace string) error {
 
 // Stop asks the server to shut down and waits for it, killing it after 10s.
 func (s *Server) Stop() {
+	s.out.quiet.Store(true)
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.done:
