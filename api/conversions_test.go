@@ -321,3 +321,28 @@ func TestRefundRacingTheRelease(t *testing.T) {
 	}
 	checkLedger(t)
 }
+
+// What the contract says of the tracking calls is what they do: ref is
+// required for a conversion and a refund (an app id or a transaction id
+// does not replace it), user_id for a conversion, the currency is honoured,
+// every error code is snake_case, and the program's stats are oldest first.
+func TestTrackingAnswersAsItsContract(t *testing.T) {
+	p := newProgram(t)
+	expect(t, call(t, "POST", "/api/track/conversion", p.key, map[string]any{"app_id": p.appID, "user_id": "usr_c", "amount_cents": 1000}), 422, "missing_ref")
+	expect(t, call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.ref, "amount_cents": 1000}), 422, "missing_user_id")
+	expect(t, call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.ref, "user_id": "usr_c", "amount_cents": 1000, "currency": "EUR"}), 422, "currency_mismatch")
+	expect(t, call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.ref, "user_id": "usr_c", "amount_cents": 1000, "currency": "USD", "transaction_id": "t_c"}), 201, "")
+	expect(t, call(t, "POST", "/api/track/refund", p.key, map[string]any{"amount_cents": 500, "transaction_id": "t_c"}), 422, "missing_ref")
+	expect(t, call(t, "POST", "/api/track/conversion", p.key, map[string]any{"ref": p.ref, "user_id": "usr_c", "amount_cents": 1000},
+		"Idempotency-Key", strings.Repeat("k", 300)), 422, "invalid_idempotency_key")
+	st := call(t, "GET", "/api/stats?days=3", p.key, nil)
+	days, _ := st.body["days"].([]any)
+	if st.status != 200 || len(days) != 3 {
+		t.Fatalf("stats: %d %s", st.status, st.raw)
+	}
+	first, _ := days[0].(map[string]any)["day"].(string)
+	last, _ := days[2].(map[string]any)["day"].(string)
+	if !(first < last) {
+		t.Fatalf("the days are not oldest first: %s then %s", first, last)
+	}
+}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -106,6 +107,15 @@ func (k *contract) check(r *http.Request, body []byte, rec *httptest.ResponseRec
 	if rec.Code >= 200 && rec.Code < 300 {
 		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
 			k.fail("%s was accepted (%d) but its request is not the spec's: %v\nbody: %.300s", what, rec.Code, err, body)
+		}
+	}
+	// The other way round: a request the spec calls valid is never
+	// refused for a field it lacks. A client generated from the spec would
+	// send it, and find out only at run time.
+	if code := errorCode(rec.Body.Bytes()); (rec.Code == http.StatusBadRequest || rec.Code == http.StatusUnprocessableEntity) &&
+		strings.HasPrefix(code, "missing_") {
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err == nil {
+			k.fail("%s was refused %d %s, but the spec calls the request valid (mark the field required)\nbody: %.300s", what, rec.Code, code, body)
 		}
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: rec.Code, Header: rec.Header(),
@@ -213,4 +223,15 @@ func TestContractCatchesDrift(t *testing.T) {
 	if len(k.bad) != 6 {
 		t.Fatalf("want 6 violations, got %d: %v", len(k.bad), k.bad)
 	}
+}
+
+// errorCode is the code of an error answer, {"error":{"code":…}}, or "".
+func errorCode(body []byte) string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error.Code
 }

@@ -149,14 +149,16 @@ func checkAmount(cents int64) error {
 }
 
 func checkID(field, v string, required bool) error {
+	// Codes are snake_case whatever the field's name (Idempotency-Key).
+	code := strings.ReplaceAll(strings.ToLower(field), "-", "_")
 	if required && strings.TrimSpace(v) == "" {
-		return refusal.Invalid("missing_"+field, "%s is required", field)
+		return refusal.Invalid("missing_"+code, "%s is required", field)
 	}
 	if !isText(v) {
-		return refusal.Invalid("invalid_"+field, "%s must be UTF-8 text without NUL characters", field)
+		return refusal.Invalid("invalid_"+code, "%s must be UTF-8 text without NUL characters", field)
 	}
 	if len(v) > maxIDLen {
-		return refusal.Invalid("invalid_"+field, "%s is longer than %d characters", field, maxIDLen)
+		return refusal.Invalid("invalid_"+code, "%s is longer than %d characters", field, maxIDLen)
 	}
 	return nil
 }
