@@ -209,6 +209,19 @@ func TestDevStackEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Label values are Temporal's names as the Temporal UI shows them.
+	if m.Value("temporal_num_pollers", "task_queue=agentlinks-webhooks", "poller_type=workflow_task") == 0 {
+		var queues []string
+		for _, s := range m["temporal_num_pollers"].GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "task_queue" {
+					queues = append(queues, l.GetValue())
+				}
+			}
+		}
+		t.Errorf("no pollers on the task queue agentlinks-webhooks; the task queues are named %q", queues)
+	}
+
 	// The Temporal SDK metrics the Grafana board and the alerts read are
 	// the ones the worker exports (those counting failures and misses
 	// appear with the first one).

@@ -92,6 +92,17 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*deps, e
 // latency, sticky cache, task failures, …) on the Prometheus registry,
 // through the SDK's tally bridge: temporal_… names, timers as histograms
 // in seconds.
+// temporalSanitize is the SDK's Prometheus sanitizing for names and label
+// keys, but label values keep the characters Temporal's names use:
+// Prometheus takes any text there, and an alert must name the task queue
+// agentlinks-webhooks as the Temporal UI does, not agentlinks_webhooks.
+var temporalSanitize = tally.SanitizeOptions{
+	NameCharacters:       sdktally.PrometheusSanitizeOptions.NameCharacters,
+	KeyCharacters:        sdktally.PrometheusSanitizeOptions.KeyCharacters,
+	ValueCharacters:      tally.ValidCharacters{Ranges: tally.AlphanumericRange, Characters: []rune{'_', '-', '.', ':', '/', '@'}},
+	ReplacementCharacter: tally.DefaultReplacementCharacter,
+}
+
 func temporalMetrics(reg *prometheus.Registry, log *slog.Logger) (client.MetricsHandler, func()) {
 	reporter := tallyprom.NewReporter(tallyprom.Options{
 		Registerer:       reg,
@@ -103,7 +114,7 @@ func temporalMetrics(reg *prometheus.Registry, log *slog.Logger) (client.Metrics
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
-		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+		SanitizeOptions: &temporalSanitize,
 	}, time.Second)
 	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), func() { _ = closer.Close() }
 }
