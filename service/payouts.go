@@ -131,10 +131,10 @@ func (s *Service) RequestCashOut(ctx context.Context, accountID, appID string) (
 	}
 	in := payout.RunInput{RunID: newRunID(appID, "request-"),
 		AppID: appID, Trigger: payout.TriggerRequest, CreatorID: cr.ID}
-	res, err := s.startReservedRun(ctx, in)
-	if err == nil && res.Status == payout.RunEmpty {
-		err = refusal.Conflict("nothing_to_pay", "nothing is left to pay you: another payout run has already reserved what was available")
-	}
+	// A run that finds nothing (a scheduled run reserved it first) is no
+	// refusal: the creator's money is on its way in that run, and the page
+	// they land on shows it.
+	_, err = s.startReservedRun(ctx, in)
 	return in.RunID, err
 }
 
