@@ -41,9 +41,11 @@ func docCalls(t *testing.T) []docCall {
 	var calls []docCall
 	var cmd strings.Builder
 	var answer []string
+	// An answer is the comment lines right under a command; a comment
+	// after a blank line is a remark.
+	underCommand := false
 	flush := func() {
-		if len(answer) == 0 || len(calls) == 0 {
-			answer = nil
+		if len(answer) == 0 {
 			return
 		}
 		text := strings.Join(answer, "")
@@ -64,13 +66,12 @@ func docCalls(t *testing.T) []docCall {
 	for i, line := range strings.Split(block, "\n") {
 		switch {
 		case strings.HasPrefix(line, "#"):
-			if cmd.Len() == 0 && len(answer) == 0 && !strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(line, "#")), "{") &&
-				statusIn.FindString(strings.TrimSpace(strings.TrimPrefix(line, "#"))) == "" && len(calls) > 0 && calls[len(calls)-1].want != nil {
-				continue // a remark, not an answer
+			if underCommand {
+				answer = append(answer, strings.TrimSpace(strings.TrimPrefix(line, "#")))
 			}
-			answer = append(answer, strings.TrimSpace(strings.TrimPrefix(line, "#")))
 		case strings.TrimSpace(line) == "":
 			flush()
+			underCommand = false
 		default:
 			flush()
 			cmd.WriteString(strings.TrimSuffix(line, `\`))
@@ -93,6 +94,7 @@ func docCalls(t *testing.T) []docCall {
 				c.body = strings.ReplaceAll(b[1], `\"`, `"`)
 			}
 			calls = append(calls, c)
+			underCommand = true
 		}
 	}
 	flush()

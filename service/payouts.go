@@ -82,12 +82,25 @@ func (s *Service) SetPayoutSettings(ctx context.Context, appID string, in Payout
 
 // StartPayoutRun starts a run of the app's program now and returns its id.
 func (s *Service) StartPayoutRun(ctx context.Context, appID, trigger string) (string, error) {
+	return s.startRun(ctx, appID, trigger, false)
+}
+
+// StartPayoutRunNow is StartPayoutRun for an owner at the dashboard: it
+// returns once the run has reserved, so that the page shows the run.
+func (s *Service) StartPayoutRunNow(ctx context.Context, appID string) (string, error) {
+	return s.startRun(ctx, appID, payout.TriggerOwner, true)
+}
+
+func (s *Service) startRun(ctx context.Context, appID, trigger string, waitReserved bool) (string, error) {
 	if _, err := s.Q.GetApp(ctx, appID); errors.Is(err, pgx.ErrNoRows) {
 		return "", appNotFound(appID)
 	} else if err != nil {
 		return "", err
 	}
 	in := payout.RunInput{RunID: newRunID(appID, ""), AppID: appID, Trigger: trigger}
+	if waitReserved {
+		return in.RunID, s.startReservedRun(ctx, in)
+	}
 	return in.RunID, s.Workflows.StartPayoutRun(ctx, in)
 }
 
@@ -134,8 +147,7 @@ func (s *Service) RequestCashOut(ctx context.Context, accountID, appID string) (
 	// A run that finds nothing (a scheduled run reserved it first) is no
 	// refusal: the creator's money is on its way in that run, and the page
 	// they land on shows it.
-	_, err = s.startReservedRun(ctx, in)
-	return in.RunID, err
+	return in.RunID, s.startReservedRun(ctx, in)
 }
 
 // reserveWait bounds how long a person's request waits for its run's
@@ -144,29 +156,16 @@ const reserveWait = 10 * time.Second
 
 // startReservedRun starts a run and waits for its reservation, so that the
 // page a person lands on shows it.
-func (s *Service) startReservedRun(ctx context.Context, in payout.RunInput) (payout.RunResult, error) {
+func (s *Service) startReservedRun(ctx context.Context, in payout.RunInput) error {
 	wctx, cancel := context.WithTimeout(ctx, reserveWait)
 	defer cancel()
-	res, err := s.Workflows.StartReservedPayoutRun(wctx, in)
+	_, err := s.Workflows.StartReservedPayoutRun(wctx, in)
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		// Started, or being started, and slow to reserve: the run goes on
 		// and the page catches up.
-		return payout.RunResult{RunID: in.RunID}, nil
+		return nil
 	}
-	return res, err
-}
-
-// StartPayoutRunNow is StartPayoutRun for an owner at the dashboard: it
-// returns once the run has reserved, so that the page shows the run.
-func (s *Service) StartPayoutRunNow(ctx context.Context, appID string) (string, error) {
-	if _, err := s.Q.GetApp(ctx, appID); errors.Is(err, pgx.ErrNoRows) {
-		return "", appNotFound(appID)
-	} else if err != nil {
-		return "", err
-	}
-	in := payout.RunInput{RunID: newRunID(appID, ""), AppID: appID, Trigger: payout.TriggerOwner}
-	_, err := s.startReservedRun(ctx, in)
-	return in.RunID, err
+	return err
 }
 
 // DecidePayoutRun is the owner confirming or canceling a run of their app.

@@ -114,6 +114,17 @@ func textNow(ctx context.Context, sel string) string {
 	return strings.TrimSpace(v)
 }
 
+// overviewShowsOneSale waits until the app's Overview at page shows one
+// click, one signup and one $25 purchase at 30%: $7.50 of commission.
+func overviewShowsOneSale(t *testing.T, owner context.Context, page string) {
+	t.Helper()
+	eventually(t, "the owner's Overview shows the click, the signup and the purchase", func() bool {
+		do(t, owner, chromedp.Navigate(page))
+		return textNow(owner, `[data-total=clicks]`) == "1" && textNow(owner, `[data-total=signups]`) == "1" &&
+			textNow(owner, `[data-total=conversions]`) == "1" && textNow(owner, `[data-total=commission]`) == "$7.50"
+	})
+}
+
 func at(t *testing.T, ctx context.Context, path string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
@@ -244,11 +255,7 @@ func TestDashboardOwnerAndCreator(t *testing.T) {
 	}
 	// Both dashboards show it within seconds: the owner's totals, the
 	// creator's row, and the conversion with a link to its workflow.
-	eventually(t, "the owner sees the click, signup and purchase", func() bool {
-		do(t, owner, chromedp.Navigate(apiURL+"/apps/"+appID))
-		return textNow(owner, `[data-total=clicks]`) == "1" && textNow(owner, `[data-total=signups]`) == "1" &&
-			textNow(owner, `[data-total=conversions]`) == "1" && textNow(owner, `[data-total=commission]`) == "$7.50"
-	})
+	overviewShowsOneSale(t, owner, apiURL+"/apps/"+appID)
 	if m := text(t, owner, `main`); !strings.Contains(m, "creator-"+ownerEmail) || !strings.Contains(m, "usr_dash") {
 		t.Fatalf("the overview lists the creator and the conversion:\n%s", m)
 	}

@@ -122,11 +122,7 @@ func story(t *testing.T, width int64) {
 	// 6. Within seconds the owner's Overview shows the click, the signup
 	// and the conversion; the creator sees $7.12 pending, and when (in
 	// their own zone) it becomes available.
-	eventually(t, "the owner's Overview shows the conversion", func() bool {
-		do(t, owner, chromedp.Navigate(plainURL+"/apps/"+appID))
-		return textNow(owner, `[data-total=clicks]`) == "1" && textNow(owner, `[data-total=signups]`) == "1" &&
-			textNow(owner, `[data-total=conversions]`) == "1" && textNow(owner, `[data-total=commission]`) == "$7.50"
-	})
+	overviewShowsOneSale(t, owner, plainURL+"/apps/"+appID)
 	// Where the $7.50 goes: the fee and the creator's net, and the rule
 	// on a round sale.
 	if fee, net := text(t, owner, `[data-total=fee]`), text(t, owner, `[data-total=net]`); fee != "$0.38" || net != "$7.12" {

@@ -189,16 +189,21 @@ func PayoutWorkflow(ctx workflow.Context, payoutID string) (string, error) {
 // for one (already decided, still reserving, or ended).
 var ErrRunNotAwaiting = errors.New("the payout run is not awaiting confirmation")
 
-// StartPayoutRun starts a run now. Its id is new per call: a run is a
-// business event of its own; what makes a second run harmless is the
+// runStart is how a run's workflow starts. Its id is new per run: a run
+// is a business event of its own; what makes a second run harmless is the
 // ledger's reservation, not the id.
-func (c Client) StartPayoutRun(ctx context.Context, in payout.RunInput) error {
-	_, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+func (c Client) runStart(in payout.RunInput) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
 		ID:                    in.RunID,
 		TaskQueue:             c.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(AppIDKey.ValueSet(in.AppID)),
-	}, payout.RunWorkflow, in)
+	}
+}
+
+// StartPayoutRun starts a run now.
+func (c Client) StartPayoutRun(ctx context.Context, in payout.RunInput) error {
+	_, err := c.Temporal.ExecuteWorkflow(ctx, c.runStart(in), payout.RunWorkflow, in)
 	return err
 }
 
@@ -207,14 +212,11 @@ func (c Client) StartPayoutRun(ctx context.Context, in payout.RunInput) error {
 // run's reserved update): the page shown next shows the reservation.
 func (c Client) StartReservedPayoutRun(ctx context.Context, in payout.RunInput) (payout.RunResult, error) {
 	var res payout.RunResult
-	op := c.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:        in.RunID,
-		TaskQueue: c.TaskQueue,
-		// The id is new per run; a resend of this call joins the run.
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(AppIDKey.ValueSet(in.AppID)),
-	}, payout.RunWorkflow, in)
+	opts := c.runStart(in)
+	// Update-With-Start needs a conflict policy: a resend of this call
+	// joins the run.
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	op := c.Temporal.NewWithStartWorkflowOperation(opts, payout.RunWorkflow, in)
 	h, err := c.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{StartWorkflowOperation: op,
 		UpdateOptions: client.UpdateWorkflowOptions{UpdateName: payout.UpdateReserved, WaitForStage: client.WorkflowUpdateStageCompleted}})
 	if err != nil {
